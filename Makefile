@@ -1,0 +1,64 @@
+# vanta-vuln-stats: developer and user entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-k client -x"
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# The virtualenv is rebuilt only when the pins or the package metadata change.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create or update .venv from the pinned requirements
+
+test: $(STAMP) ## run the full test suite (what CI runs)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## unit tests only (no I/O)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## integration tests (real local servers)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+demo: $(STAMP) ## start the Vanta API simulator, sync a small tenant and print the report
+	$(BIN)/python -m vanta_vuln_stats.devstack.demo
+
+simulator: $(STAMP) ## run the Vanta API simulator in the foreground (ARGS="--records 1000")
+	$(BIN)/vanta-vuln-stats simulator --host 127.0.0.1 --port 0 $(ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## run the benchmarks and write docs/PERFORMANCE.md
+	$(BIN)/python -m bench
+
+lock: ## re-resolve the pinned requirements (needs network access to PyPI)
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet httpx pyarrow rich boto3
+	{ echo '# Runtime pins (the package and its Lambda layer). Regenerate with: make lock'; .lockvenv/bin/pip freeze; } > requirements.txt
+	.lockvenv/bin/pip install --quiet pytest pytest-xdist ruff 'moto[server]' setuptools
+	{ echo '# Development and test pins, on top of the runtime pins. Regenerate with: make lock'; echo '-r requirements.txt'; \
+	  comm -13 <(grep -v '^#' requirements.txt | sort) <(.lockvenv/bin/pip freeze | sort); } > requirements-dev.txt
+	rm -rf .lockvenv
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
