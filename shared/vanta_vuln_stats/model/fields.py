@@ -17,7 +17,7 @@ Kinds (`Field.kind`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 Kind = Literal["string", "timestamp", "float", "bool", "strings", "json"]
@@ -56,7 +56,7 @@ class Field:
     enum: tuple[str, ...] | None = None
 
 
-class Resource(str, Enum):
+class Resource(StrEnum):
     """The three synced resources. The value is the table / lake prefix name."""
 
     VULNERABILITIES = "vulnerabilities"

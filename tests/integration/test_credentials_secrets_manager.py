@@ -1,0 +1,65 @@
+"""Credentials from AWS Secrets Manager, against moto in server mode on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from vanta_vuln_stats.config.credentials import clear_secret_cache, resolve_credentials
+from vanta_vuln_stats.errors import CredentialsError
+
+SECRET = "vcs_from_secrets_manager_0123456789"
+
+
+@pytest.fixture
+def secrets_manager(moto_endpoint, monkeypatch):
+    # The production code reads the endpoint like any AWS SDK user would: from the environment.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    clear_secret_cache()
+    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_endpoint)
+    yield client
+    clear_secret_cache()
+
+
+def test_secret_by_name_and_arn(secrets_manager):
+    created = secrets_manager.create_secret(
+        Name="vanta/app", SecretString=json.dumps({"client_id": "vci_sm", "client_secret": SECRET})
+    )
+    by_name = resolve_credentials(secret_id="vanta/app", aws_region="us-east-1", env={})
+    assert (by_name.client_id, by_name.client_secret) == ("vci_sm", SECRET)
+    assert by_name.source == "AWS Secrets Manager secret vanta/app"
+    by_arn = resolve_credentials(secret_id=created["ARN"], aws_region="us-east-1", env={})
+    assert by_arn.client_secret == SECRET
+    assert SECRET not in repr(by_arn)
+
+
+def test_secret_is_cached(secrets_manager):
+    secrets_manager.create_secret(
+        Name="vanta/cached",
+        SecretString=json.dumps({"client_id": "vci_1", "client_secret": SECRET}),
+    )
+    first = resolve_credentials(secret_id="vanta/cached", aws_region="us-east-1", env={})
+    secrets_manager.put_secret_value(
+        SecretId="vanta/cached",
+        SecretString=json.dumps({"client_id": "vci_2", "client_secret": SECRET}),
+    )
+    second = resolve_credentials(secret_id="vanta/cached", aws_region="us-east-1", env={})
+    assert first.client_id == second.client_id == "vci_1"
+    clear_secret_cache()
+    third = resolve_credentials(secret_id="vanta/cached", aws_region="us-east-1", env={})
+    assert third.client_id == "vci_2"
+
+
+def test_missing_secret_is_a_clear_error(secrets_manager):
+    with pytest.raises(CredentialsError, match="vanta/absent does not exist"):
+        resolve_credentials(secret_id="vanta/absent", aws_region="us-east-1", env={})
+
+
+def test_secret_without_json_object_is_a_clear_error(secrets_manager):
+    secrets_manager.create_secret(Name="vanta/plain", SecretString=SECRET)
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(secret_id="vanta/plain", aws_region="us-east-1", env={})
+    assert "must hold a JSON object" in str(info.value)
+    assert SECRET not in str(info.value)
