@@ -1,0 +1,55 @@
+"""The record model: column definitions, normalisation and validation, Arrow schemas.
+
+``fields`` defines every column once; ``records`` turns raw API records into typed rows (or
+rejections with reasons); ``arrow`` derives the Arrow schemas (pyarrow is imported lazily, so
+importing this package never loads it).
+"""
+
+from vanta_vuln_stats.model.arrow import arrow_schema, rows_to_table
+from vanta_vuln_stats.model.fields import (
+    API_PATHS,
+    ASSET_FIELDS,
+    ASSET_TYPES,
+    FIELDS,
+    RAW_COLUMN,
+    REMEDIATION_FIELDS,
+    SEVERITIES,
+    VULNERABILITY_FIELDS,
+    VULNERABILITY_TYPES,
+    Field,
+    Kind,
+    Resource,
+    column_names,
+)
+from vanta_vuln_stats.model.records import (
+    NormalizedBatch,
+    Rejection,
+    normalize,
+    normalize_batch,
+    parse_timestamp,
+    timestamp_to_iso,
+)
+
+__all__ = [
+    "API_PATHS",
+    "ASSET_FIELDS",
+    "ASSET_TYPES",
+    "FIELDS",
+    "RAW_COLUMN",
+    "REMEDIATION_FIELDS",
+    "SEVERITIES",
+    "VULNERABILITY_FIELDS",
+    "VULNERABILITY_TYPES",
+    "Field",
+    "Kind",
+    "NormalizedBatch",
+    "Rejection",
+    "Resource",
+    "arrow_schema",
+    "column_names",
+    "normalize",
+    "normalize_batch",
+    "parse_timestamp",
+    "rows_to_table",
+    "timestamp_to_iso",
+]
