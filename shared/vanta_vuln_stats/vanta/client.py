@@ -486,7 +486,7 @@ class VantaClient:
                 # The pause applies to every request of this client, not only this one.
                 self._pacer.penalize(delay)
                 counters.add("retries")
-                logger.warning(
+                logger.info(
                     "GET %s page %d rate-limited (429); pausing requests for %.1f s",
                     path,
                     number,
@@ -539,7 +539,9 @@ class VantaClient:
             )
         delay = policy.backoff(failures - 1)
         self._counters.add("retries")
-        logger.warning(
+        # Retries are expected on a long walk; they are counted in the client's stats and shown
+        # with --verbose. Only giving up is an error.
+        logger.info(
             "GET %s page %d failed (%s); retry %d of %d in %.2f s",
             path,
             number,
