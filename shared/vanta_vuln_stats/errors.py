@@ -47,3 +47,8 @@ class AuthenticationError(VantaApiError):
 
 class RateLimitedError(VantaApiError):
     """The API kept answering 429 beyond the retry budget."""
+
+
+class StoreError(UserInputError):
+    """The store given cannot be used: not a SQLite file, unreadable, written by a newer version,
+    or held by another writer. The message names the file."""

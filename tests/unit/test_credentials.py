@@ -53,8 +53,12 @@ def test_nothing_found_lists_every_source(tmp_path):
         resolve_credentials(credentials_file=tmp_path / "absent.env", env={})
     message = str(info.value)
     assert message.startswith("No Vanta credentials found. Tried:")
-    for part in ("--client-id", "VANTA_CLIENT_ID/VANTA_CLIENT_SECRET", "absent.env: not found",
-                 "AWS Secrets Manager"):
+    for part in (
+        "--client-id",
+        "VANTA_CLIENT_ID/VANTA_CLIENT_SECRET",
+        "absent.env: not found",
+        "AWS Secrets Manager",
+    ):
         assert part in message
     assert info.value.exit_code == 2
 

@@ -25,7 +25,10 @@ def test_layers_later_wins(tmp_path):
     assert settings.page_size == 50
     assert settings.source_of("page_size") == f"config file {config}"
     assert settings.requests_per_minute == 30
-    assert settings.source_of("requests_per_minute") == "environment variable VANTA_REQUESTS_PER_MINUTE"
+    assert (
+        settings.source_of("requests_per_minute")
+        == "environment variable VANTA_REQUESTS_PER_MINUTE"
+    )
     assert settings.timeout == 9.0
     assert settings.source_of("timeout") == "flag --timeout"
 
@@ -42,7 +45,10 @@ def test_config_json_in_cwd_is_read_and_env_var_can_point_elsewhere(tmp_path, mo
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"VANTA_PAGE_SIZE": "abc"}, "setting 'page_size' from environment variable VANTA_PAGE_SIZE"),
+        (
+            {"VANTA_PAGE_SIZE": "abc"},
+            "setting 'page_size' from environment variable VANTA_PAGE_SIZE",
+        ),
         ({"VANTA_PAGE_SIZE": "500"}, "500 is out of range (1..100)"),
         ({"VANTA_API_URL": "ftp://x"}, "setting 'api_url' from environment variable VANTA_API_URL"),
         ({"VANTA_STORAGE_BACKEND": "mongo"}, "'mongo' is not one of sqlite"),

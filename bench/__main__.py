@@ -1,0 +1,398 @@
+"""``make bench``: throughput, pacing and statistics benchmarks, written to docs/PERFORMANCE.md.
+
+Every number comes from a real run on this machine against the local stand-ins (the Vanta API
+simulator over loopback HTTP, SQLite files in a temporary folder). ``BENCH_SCALE`` (default 1.0)
+scales the record counts down for a quick look, e.g. ``make bench BENCH_SCALE=0.1``; the written
+report says which scale was used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vanta_vuln_stats.devstack.simulator import SimulatorConfig, VantaSimulator
+from vanta_vuln_stats.model.fields import Resource
+from vanta_vuln_stats.vanta import VantaClient
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "PERFORMANCE.md"
+SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+CLIENT_ID, CLIENT_SECRET = "vci_bench", "vcs_bench_secret"
+
+
+def scaled(count: int) -> int:
+    return max(1000, int(count * SCALE))
+
+
+@dataclass
+class Result:
+    name: str
+    value: str
+    target: str
+    met: bool | None
+    detail: str = ""
+
+
+def _simulator(records: int, **overrides: object) -> VantaSimulator:
+    options: dict[str, object] = {"rate_limit": 0, "token_rate_limit": 0}
+    options.update(overrides)
+    config = SimulatorConfig(
+        records=records,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        **options,  # type: ignore[arg-type]
+    )
+    return VantaSimulator(config)
+
+
+@contextmanager
+def _simulator_process(records: int) -> Iterator[str]:
+    """The simulator in its own process, as Vanta would be: the client's measurements are not
+    slowed by the server's work competing for the same interpreter lock."""
+    command = [
+        sys.executable,
+        "-m",
+        "vanta_vuln_stats.cli",
+        "simulator",
+        "--records",
+        str(records),
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+        "--rate-limit",
+        "0",
+        "--token-rate-limit",
+        "0",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if "listening on " not in line:
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def _client(url: str, **overrides: object) -> VantaClient:
+    from vanta_vuln_stats.config.credentials import Credentials
+
+    options: dict[str, object] = {"requests_per_minute": None}
+    options.update(overrides)
+    return VantaClient(Credentials(CLIENT_ID, CLIENT_SECRET), base_url=url, **options)  # type: ignore[arg-type]
+
+
+def bench_fetch() -> list[Result]:
+    """Client + simulator, unthrottled: every resource walked page by page over HTTP."""
+    records = scaled(50_000)
+    results = []
+    with _simulator_process(records) as url, _client(url) as client:
+        fetched = 0
+        started = time.perf_counter()
+        for res in Resource:
+            for page in client.iter_pages(res, client.default_params(res)):
+                fetched += len(page.records)
+        seconds = time.perf_counter() - started
+    rate = fetched / seconds
+    results.append(
+        Result(
+            "Fetch, unthrottled (client + simulator, loopback)",
+            f"{rate:,.0f} records/s",
+            "> 20,000 records/s",
+            rate > 20_000,
+            f"{fetched:,} records of 3 resources in {seconds:.1f} s, pageSize 100",
+        )
+    )
+    return results
+
+
+def bench_pacing() -> list[Result]:
+    """Under an imposed limit: no window ever over it, no 429, and most of the budget used."""
+    limit, window, windows = 40, 2.0, 6
+    simulator = _simulator(scaled(20_000), rate_limit=limit, rate_window=window)
+    with (
+        simulator as sim,
+        _client(sim.url, requests_per_minute=limit, rate_window=window, page_size=10) as client,
+    ):
+        params = client.default_params(Resource.VULNERABILITIES)
+        pages = client.iter_pages(Resource.VULNERABILITIES, params)
+        next(pages)  # the token is minted and the first request made
+        deadline = time.time() + window * windows
+        for _page in pages:
+            if time.time() >= deadline:
+                break
+        log = [r for r in sim.request_log if r.path.startswith("/v1/")]
+    times = sorted(r.time for r in log)
+    too_many = sum(1 for r in log if r.status == 429)
+    peak = max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
+    # Budget used: requests made over the requests the limit allows in the measured span.
+    measured = [t for t in times if t >= deadline - window * windows]
+    use = len(measured) / (limit * windows)
+    return [
+        Result(
+            "Pacing: budget used per window",
+            f"{use:.1%}",
+            "> 95%",
+            use > 0.95,
+            f"limit {limit} per {window:g} s, {len(log)} requests over {windows} windows",
+        ),
+        Result(
+            "Pacing: most requests in any window / 429s",
+            f"{peak} / {too_many}",
+            f"<= {limit} / 0",
+            peak <= limit and too_many == 0,
+        ),
+    ]
+
+
+def bench_sqlite_sync(workdir: Path) -> list[Result]:
+    """The whole local sync (fetch, normalise, store with change tracking) into a new file."""
+    from vanta_vuln_stats.pipeline.sync import run_sync
+    from vanta_vuln_stats.storage import SQLiteStorage
+
+    records = scaled(50_000)
+    database = workdir / "sync.db"
+    with _simulator_process(records) as url, _client(url) as client:
+        store = SQLiteStorage(database)
+        try:
+            first = run_sync(client, store)
+            second = run_sync(client, store)  # the daily case: everything known, compared
+        finally:
+            store.close()
+    return [
+        Result(
+            "Sync into SQLite, first run (fetch + normalise + store)",
+            f"{first.records_per_second:,.0f} records/s",
+            "> 20,000 records/s",
+            first.records_per_second > 20_000,
+            f"{sum(t.fetched for t in first.tallies.values()):,} records in {first.seconds:.1f} s",
+        ),
+        Result(
+            "Sync into SQLite, repeat run (every record compared)",
+            f"{second.records_per_second:,.0f} records/s",
+            "> 20,000 records/s",
+            second.records_per_second > 20_000,
+            f"{second.seconds:.1f} s",
+        ),
+    ]
+
+
+def _child(code: str, *args: str) -> dict[str, object]:
+    """Run ``code`` in a fresh interpreter; it prints a JSON object. Adds its peak RSS in MB."""
+    wrapper = (
+        "import json, resource, sys\n" + code + "\n"
+        "out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+STATS_CHILD = """
+import sqlite3, time
+from vanta_vuln_stats.stats import compute_statistics
+from vanta_vuln_stats.stats.synthetic import SYNTHETIC_AS_OF
+conn = sqlite3.connect(sys.argv[1])
+started = time.perf_counter()
+stats = compute_statistics(conn, now=SYNTHETIC_AS_OF)
+out = {"seconds": time.perf_counter() - started, "total": stats["total_count"]}
+"""
+
+LEGACY_STATS_CHILD = """
+import sqlite3, time
+from vanta_vuln_stats.devstack.legacy import legacy_statistics
+conn = sqlite3.connect(sys.argv[1])
+started = time.perf_counter()
+stats = legacy_statistics(conn)
+out = {"seconds": time.perf_counter() - started, "total": stats["total_count"]}
+"""
+
+
+def bench_statistics(workdir: Path) -> list[Result]:
+    from vanta_vuln_stats.stats import build_synthetic_database
+
+    rows = scaled(1_000_000)
+    database = workdir / "stats.db"
+    started = time.perf_counter()
+    build_synthetic_database(database, rows, seed=7)
+    built = time.perf_counter() - started
+    ours = _child(STATS_CHILD, str(database))
+    legacy = _child(LEGACY_STATS_CHILD, str(database))
+    return [
+        Result(
+            f"Full statistics over {rows:,} vulnerabilities (SQL)",
+            f"{ours['seconds']:.2f} s, peak {ours['peak_rss_mb']:.0f} MB",
+            "< 2 s",
+            float(ours["seconds"]) < 2.0,  # type: ignore[arg-type]
+            f"database built in {built:.0f} s; {ours['total']:,} findings in scope",
+        ),
+        Result(
+            "  the earlier tool's approach on the same file (load every raw_data JSON, loop)",
+            f"{legacy['seconds']:.2f} s, peak {legacy['peak_rss_mb']:.0f} MB",
+            "",
+            None,
+            f"{legacy['total']:,} rows loaded (it also counts findings no longer reported)",
+        ),
+    ]
+
+
+def bench_legacy_store(workdir: Path) -> list[Result]:
+    """Storing the same records: per-record SELECT + INSERT + flattened element rows, versus
+    normalise + batched upsert with change tracking."""
+    import sqlite3
+
+    from vanta_vuln_stats.devstack.legacy import legacy_store
+    from vanta_vuln_stats.devstack.simulator import Tenant
+    from vanta_vuln_stats.model import normalize_batch
+    from vanta_vuln_stats.storage import SQLiteStorage
+
+    count = scaled(20_000)
+    tenant = Tenant(records=count, seed=7)
+    records = list(
+        tenant.iter_records(
+            Resource.VULNERABILITIES, params={"includeVulnerabilitiesWithoutSlas": "true"}
+        )
+    )
+    conn = sqlite3.connect(workdir / "legacy.db")
+    started = time.perf_counter()
+    legacy_store(conn, records)
+    legacy_seconds = time.perf_counter() - started
+    conn.close()
+
+    store = SQLiteStorage(workdir / "ours.db")
+    started = time.perf_counter()
+    run = store.begin_sync()
+    vulns = Resource.VULNERABILITIES
+    for i in range(0, len(records), 1000):
+        store.store_batch(run, vulns, normalize_batch(vulns, records[i : i + 1000]).rows)
+    store.finish_sync(run, complete=[vulns], fetched={vulns: len(records)})
+    ours_seconds = time.perf_counter() - started
+    store.close()
+    return [
+        Result(
+            f"Store {len(records):,} vulnerabilities: batched upsert + change tracking",
+            f"{len(records) / ours_seconds:,.0f} records/s",
+            "",
+            None,
+            "normalise + store_batch of 1,000 + finish_sync",
+        ),
+        Result(
+            "  the earlier tool's approach (per-record SELECT + INSERT + element rows)",
+            f"{len(records) / legacy_seconds:,.0f} records/s",
+            "",
+            None,
+            f"{legacy_seconds / ours_seconds:.0f}x slower",
+        ),
+    ]
+
+
+def _machine() -> str:
+    memory = ""
+    try:
+        with open("/proc/meminfo") as info:
+            kb = int(info.readline().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}"
+    )
+
+
+def write_report(results: list[Result]) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (bench/__main__.py); re-run it after changes that touch the",
+        "client, the simulator, the store or the statistics. Targets come from the issues.",
+        "",
+        f"- Date: {now}",
+        f"- Machine: {_machine()}",
+        f"- Scale: {SCALE:g} (BENCH_SCALE)",
+        "",
+        "| Benchmark | Result | Target | Met | Notes |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.name} | {r.value} | {r.target} | {met} | {r.detail} |")
+    lines += ["", NOTES]
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines)
+
+
+NOTES = """\
+## How each number is measured
+
+- **Fetch**: one `VantaClient` walks all three resources page by page (pageSize 100) from a
+  simulator with no rate limit over loopback HTTP; records/s = records received / wall time.
+  Client and simulator share the machine's two cores, so this is a lower bound for the client.
+- **Pacing**: simulator and client both set to N requests per window; the client walks pages
+  (pageSize 10) for six windows. From the simulator's request log: for every request that starts
+  a full window, the number of requests in that window, averaged and divided by N (budget used),
+  and the maximum (must not exceed N). 429 = answers over the limit.
+- **Sync into SQLite**: `run_sync` (the code behind `--sync`) from an unthrottled simulator into
+  a new SQLite file, then again into the same file (every record compared with the stored one).
+- **Statistics**: `compute_statistics` with no filters over a synthetic store
+  (`stats/synthetic.py`) in a fresh process; peak memory is that process's maximum RSS. The
+  earlier tool's approach runs in its own fresh process over the same file.
+- **Store comparison**: the same simulator records stored by the earlier tool's method
+  (bench/legacy.py) and by normalise + `store_batch`.
+"""
+
+BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
+    "fetch": bench_fetch,
+    "pacing": bench_pacing,
+    "sqlite_sync": bench_sqlite_sync,
+    "statistics": bench_statistics,
+    "legacy_store": bench_legacy_store,
+}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        return 2
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="vvs-bench-") as tmp:
+        for name in chosen:
+            print(f"running {name} ...", flush=True)
+            bench = BENCHMARKS[name]
+            needs_dir = bench.__code__.co_argcount == 1
+            results.extend(bench(Path(tmp)) if needs_dir else bench())
+    print(write_report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,267 @@
+"""The main command: sync when asked (or when the store is empty), then statistics.
+
+This is the earlier tool's flow with its flags' meanings kept; the CLI module only parses.
+Sync progress and summaries go to stderr, the report to stdout, so ``--format json`` output can
+be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from vanta_vuln_stats.errors import UserInputError
+from vanta_vuln_stats.model.fields import Resource
+from vanta_vuln_stats.pipeline.sync import SyncFailed, SyncInterrupted, run_sync
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vanta_vuln_stats.config.credentials import Credentials
+    from vanta_vuln_stats.config.settings import Settings
+    from vanta_vuln_stats.pipeline.sync import SyncResult
+    from vanta_vuln_stats.storage import StorageBackend, SyncSummary, VulnerabilityFilter
+
+
+def build_filter(args: argparse.Namespace) -> VulnerabilityFilter:
+    from vanta_vuln_stats.cli import parse_date_bound
+    from vanta_vuln_stats.storage import VulnerabilityFilter
+
+    def bound(name: str, *, end: bool) -> Any:
+        text = getattr(args, name)
+        return parse_date_bound(text, end=end) if text else None
+
+    return VulnerabilityFilter(
+        severities=args.severity,
+        identified_start=bound("date_identified_start", end=False),
+        identified_end=bound("date_identified_end", end=True),
+        remediated_start=bound("date_remediated_start", end=False),
+        remediated_end=bound("date_remediated_end", end=True),
+        cve=args.cve,
+        asset_id=args.asset_id,
+        integration_ids=args.integration,
+        statuses=args.status,
+        fixable=args.fixable,
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from vanta_vuln_stats.cli import SETTING_FLAGS, setting_overrides
+    from vanta_vuln_stats.config.settings import load_settings
+    from vanta_vuln_stats.storage import open_backend
+
+    if args.sync and args.use_cache:
+        raise UserInputError("--sync and --use-cache contradict each other; give one of them.")
+    if args.top < 0:
+        raise UserInputError("--top must be zero or more.")
+    settings = load_settings(
+        setting_overrides(args), config_file=args.config, flag_names=SETTING_FLAGS
+    )
+    filters = build_filter(args)  # bad filter values fail before any work is done
+    err = Console(stderr=True, highlight=False)
+    if args.verbose:
+        for name, value, source in settings.describe():
+            err.print(f"[dim]setting {name} = {value} ({source})[/]")
+
+    # Credentials are checked before the store is opened when a sync is certain, so a missing
+    # secret does not leave an empty database file behind.
+    credentials = None
+    if args.sync or (not args.use_cache and not Path(settings.database).exists()):
+        credentials = _credentials(args, settings)
+    with _closing(open_backend(settings.storage_backend, database=settings.database)) as store:
+        for notice in getattr(store, "notices", []):
+            err.print(notice)
+        sync = args.sync or (not args.use_cache and not store.has_data())
+        if sync:
+            if not args.sync and args.verbose:
+                err.print("No cached data found: syncing from the Vanta API.")
+            _sync(args, settings, credentials or _credentials(args, settings), store, err)
+        elif not store.has_data():
+            raise UserInputError(
+                f"The database {settings.database} holds no synced data yet; run with --sync."
+            )
+        elif args.verbose:
+            last = store.last_sync()
+            when = last.finished_at or last.started_at if last else None
+            err.print(f"Using cached data (last sync {when}); --sync fetches fresh data.")
+        _output(args, store, filters, err)
+    return 0
+
+
+@contextmanager
+def _closing(store: StorageBackend) -> Iterator[StorageBackend]:
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _credentials(args: argparse.Namespace, settings: Settings) -> Credentials:
+    from vanta_vuln_stats.config.credentials import resolve_credentials
+
+    return resolve_credentials(
+        args.client_id,
+        args.client_secret,
+        credentials_file=settings.credentials_file,
+        secret_id=settings.secret_id,
+        aws_region=settings.aws_region,
+    )
+
+
+def _sync(
+    args: argparse.Namespace,
+    settings: Settings,
+    credentials: Credentials,
+    store: StorageBackend,
+    err: Console,
+) -> None:
+    from vanta_vuln_stats.vanta import RetryPolicy, VantaClient
+
+    if args.verbose:
+        err.print(f"Using credentials from {credentials.source}; API {settings.api_url}")
+    previous = store.last_sync(complete_only=True)
+
+    def expected(resource: Resource) -> int | None:
+        return previous.counts(resource).fetched if previous else None
+
+    client = VantaClient(
+        credentials,
+        base_url=settings.api_url,
+        page_size=settings.page_size,
+        requests_per_minute=settings.requests_per_minute or None,
+        timeout=settings.timeout,
+        retry=RetryPolicy(max_attempts=settings.max_retries),
+    )
+    show_progress = not args.no_progress and err.is_terminal
+    try:
+        with client, _progress(err, enabled=show_progress, verbose=args.verbose) as progress:
+            result = run_sync(
+                client,
+                store,
+                batch_size=settings.batch_size,
+                progress=progress,
+                expected=expected,
+            )
+    except SyncInterrupted as exc:
+        err.print("Sync interrupted. " + _kept(exc.summary))
+        raise
+    except SyncFailed as exc:
+        err.print(_kept(exc.summary))
+        raise
+    _print_sync_summary(result, client.stats, err)
+
+
+def _kept(summary: SyncSummary) -> str:
+    return (
+        f"Kept {summary.stored:,} records stored before it stopped "
+        f"({summary.discovered:,} new vulnerabilities); the next sync completes the rest."
+    )
+
+
+def _print_sync_summary(result: SyncResult, client_stats: Any, err: Console) -> None:
+    summary = result.summary
+    err.print("\nSync Summary:")
+    err.print(f"  Total: {summary.counts(Resource.VULNERABILITIES).fetched:,}")
+    err.print(f"  New: {summary.discovered:,}")
+    err.print(f"  Updated: {summary.updated:,}")
+    err.print(f"  Remediated: {summary.remediated:,}")
+    err.print(f"  Reactivated: {summary.reactivated:,}")
+    err.print(f"  Resolved: {summary.resolved:,}")
+    for resource, tally in result.tallies.items():
+        rejected = f", {tally.rejected:,} rejected" if tally.rejected else ""
+        err.print(
+            f"  {resource.value}: {tally.fetched:,} fetched, {tally.stored:,} stored{rejected}"
+        )
+    err.print(
+        f"  {client_stats.requests:,} API requests, {client_stats.retries:,} retried, "
+        f"{client_stats.rate_limited:,} rate-limited; "
+        f"{result.records_per_second:,.0f} records/s over {result.seconds:.1f} s\n"
+    )
+    if summary.rejected:
+        err.print(
+            f"[yellow]{summary.rejected:,} malformed records were rejected and kept in the "
+            "rejected_records table with their reasons.[/]"
+        )
+
+
+def _output(
+    args: argparse.Namespace,
+    store: StorageBackend,
+    filters: VulnerabilityFilter,
+    err: Console,
+) -> None:
+    from rich.console import Console
+
+    from vanta_vuln_stats.stats import compute_statistics, render_report, to_csv, to_json
+
+    stats = compute_statistics(store.connection, filters, top_n=args.top)
+    if args.output:
+        _write_text(args.output, to_json(stats))
+        print(f"Statistics exported to {args.output}")
+    elif args.format == "json":
+        sys.stdout.write(to_json(stats) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(stats))
+    else:
+        render_report(stats, console=Console(highlight=False))
+    if args.export_vulnerabilities:
+        count = _export(args.export_vulnerabilities, store, filters)
+        print(f"Vulnerabilities exported to {args.export_vulnerabilities} ({count:,} records)")
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
+def _export(path: str, store: StorageBackend, filters: VulnerabilityFilter) -> int:
+    """The filtered raw records as a JSON array, streamed so memory stays flat."""
+    count = 0
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("[")
+            for record in store.iter_vulnerabilities(filters):
+                out.write(",\n  " if count else "\n  ")
+                out.write(json.dumps(record))
+                count += 1
+            out.write("\n]\n" if count else "]\n")
+    except OSError as exc:
+        raise UserInputError(f"Cannot write {path}: {exc.strerror}.") from None
+    return count
+
+
+@contextmanager
+def _progress(err: Console, *, enabled: bool, verbose: bool) -> Iterator[Any]:
+    if not enabled:
+        yield _LogProgress(err) if verbose else None
+        return
+    from vanta_vuln_stats.progress import RichSyncProgress
+
+    with RichSyncProgress(err) as progress:
+        yield progress
+
+
+class _LogProgress:
+    """Plain lines for --verbose when stderr is not a terminal (CI logs, pipes)."""
+
+    def __init__(self, out: Console | IO[str]) -> None:
+        self._out = out
+
+    def resource_started(self, resource: Resource, expected: int | None) -> None:
+        hint = f" (about {expected:,} last time)" if expected else ""
+        self._out.print(f"Fetching {resource.value}{hint}...")
+
+    def page_stored(self, resource: Resource, records: int, total: int) -> None:
+        pass
+
+    def resource_finished(self, resource: Resource, total: int) -> None:
+        self._out.print(f"Fetched {total:,} {resource.value}.")

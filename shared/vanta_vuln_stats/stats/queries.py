@@ -1,0 +1,402 @@
+"""The named SQL of the statistics.
+
+Every statistic is one query here, written once in plain SQL that SQLite runs today and that
+DuckDB or Athena (Trino) can run with few changes. Which filter applies is not decided here: each
+query has a ``{where}`` slot for a boolean condition that the generator builds from the user's
+filters (``vanta_vuln_stats.storage.filters.where_sql``), and its ``?`` parameters follow the
+query's own ones in text order.
+
+What a port to another engine must change is kept in the small helpers at the top:
+``days_between`` (date arithmetic) and ``calendar_day`` / ``calendar_month`` (timestamps are
+ISO-8601 text here, ``YYYY-MM-DDTHH:MM:SS.mmmZ``, so a prefix is the day or the month and text
+order is time order; on timestamp-typed columns these become ``date_trunc`` / ``format``).
+Nothing else is SQLite-specific: no ``julianday`` outside ``days_between``, no ``strftime``, no
+``IFNULL``, no ``GROUP_CONCAT``, and no integer division (its meaning differs between engines;
+the median avoids it).
+
+Timestamps compared with a bound parameter (``now``, the age cut-offs) are compared as text, so
+they must be bound in the stored form: ``timestamp_to_iso`` of ``vanta_vuln_stats.model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AGE_BUCKETS",
+    "DATA_AS_OF",
+    "FINDINGS_SUMMARY",
+    "QUERIES",
+    "REMEDIATION_SLA",
+    "SYNCS_BY_DAY",
+    "TIME_TO_REMEDIATE",
+    "TOP_ASSETS",
+    "TOP_CVES",
+    "TOP_PACKAGES",
+    "TRENDS",
+    "NamedQuery",
+    "calendar_day",
+    "calendar_month",
+    "days_between",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Dialect helpers: the only places that differ between engines.
+
+
+def days_between(start: str, end: str) -> str:
+    """Fractional days from ``start`` to ``end`` (two timestamp expressions).
+
+    SQLite has no interval type; ``julianday`` of ISO text is the portable-enough route there.
+    DuckDB: ``date_diff('millisecond', start, end) / 86400000.0``; Trino: the same with
+    ``date_diff('millisecond', ...)``.
+    """
+    return f"(julianday({end}) - julianday({start}))"
+
+
+def calendar_day(column: str) -> str:
+    """The UTC calendar day ``YYYY-MM-DD`` of an ISO-8601 text timestamp."""
+    return f"substr({column}, 1, 10)"
+
+
+def calendar_month(column: str) -> str:
+    """The UTC calendar month ``YYYY-MM`` of an ISO-8601 text timestamp."""
+    return f"substr({column}, 1, 7)"
+
+
+# --------------------------------------------------------------------------------------------
+# Named queries
+
+
+@dataclass(frozen=True, slots=True)
+class NamedQuery:
+    """One statistic's SQL with ``{slot}`` placeholders for conditions built at run time.
+
+    ``slots`` names the placeholders; ``render`` fills them. Slots hold SQL text built by the
+    generator from fixed fragments and ``where_sql``; user values only ever travel as bound
+    parameters.
+    """
+
+    name: str
+    sql: str
+    slots: tuple[str, ...] = ("where",)
+
+    def render(self, **fragments: str) -> str:
+        missing = set(self.slots) - fragments.keys()
+        if missing:
+            raise ValueError(f"query {self.name}: missing slot(s) {sorted(missing)}")
+        return self.sql.format(**fragments)
+
+
+# Open-finding age buckets, in days since first detection (whole days, rounded down):
+# (label, lower bound inclusive, upper bound inclusive or None). FINDINGS_SUMMARY has one column
+# per bucket and binds one cut-off per bound, in this order.
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-30", 0, 30),
+    ("31-90", 31, 90),
+    ("91-180", 91, 180),
+    ("181-365", 181, 365),
+    (">365", 366, None),
+)
+
+# One pass over the vulnerabilities gives everything that is a count per severity and
+# integration: the legacy totals, the CVSS average (as sum and count, so groups can be added up),
+# the open findings, the overdue ones and the age buckets. The generator adds the few groups up
+# by severity and by integration. A single grouped scan is what keeps full statistics over a
+# million rows fast (it runs on one covering index when the store has one). It groups on the
+# bare columns, not their COALESCE, so an index ordered by them serves the grouping unsorted.
+#
+# Slots: where (the filter), deactivated and reported (the two status predicates, which depend
+# on the columns the database has; see the generator).
+# Parameters, in order: now (overdue), the age cut-offs c31, c91, c181, c366 (ISO text of
+# now minus that many days), then the filter's.
+#
+# Age: a finding is N whole days old when now - first_detected_date is in [N, N+1) days, so
+# "at most 30 days" is first_detected_date > now - 31 days, and so on. A finding detected in the
+# future (clock skew) counts as 0-30. A missing first_detected_date counts as age_unknown.
+#
+# CVSS: the earlier tool skipped falsy scores (``if cvss_score``), so null AND 0.0 are ignored
+# here too; a 0.0 score in Vanta means "no score", not "no risk".
+FINDINGS_SUMMARY = NamedQuery(
+    "findings_summary",
+    """
+SELECT
+    COALESCE(v.severity, 'UNKNOWN') AS severity,
+    COALESCE(v.integration_id, 'UNKNOWN') AS integration,
+    COUNT(*) AS total,
+    SUM(CASE WHEN v.is_fixable = 1 THEN 1 ELSE 0 END) AS fixable,
+    SUM(CASE WHEN {deactivated} THEN 1 ELSE 0 END) AS deactivated,
+    SUM(CASE WHEN v.cvss_severity_score <> 0 THEN v.cvss_severity_score END) AS cvss_sum,
+    COUNT(CASE WHEN v.cvss_severity_score <> 0 THEN 1 END) AS cvss_count,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated}) THEN 1 ELSE 0 END) AS open,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.remediate_by_date < ? THEN 1 ELSE 0 END) AS overdue,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date > ? THEN 1 ELSE 0 END) AS age_0_30,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date <= ? AND v.first_detected_date > ?
+             THEN 1 ELSE 0 END) AS age_31_90,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date <= ? AND v.first_detected_date > ?
+             THEN 1 ELSE 0 END) AS age_91_180,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date <= ? AND v.first_detected_date > ?
+             THEN 1 ELSE 0 END) AS age_181_365,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date <= ? THEN 1 ELSE 0 END) AS age_over_365,
+    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+              AND v.first_detected_date IS NULL THEN 1 ELSE 0 END) AS age_unknown
+FROM vulnerabilities v
+WHERE {where}
+GROUP BY v.severity, v.integration_id
+""",
+    ("where", "deactivated", "reported"),
+)
+
+# Top-N queries. Each also returns how many distinct values there are (every row carries it),
+# so the distinct counts of the earlier tool (unique assets = distinct non-empty targetId,
+# unique CVEs = distinct non-empty name) come from the same grouped scan as the top list.
+# Parameters: the filter's, then the row limit (at least 1, so the distinct count always
+# arrives). Ties are broken by the value, so the list is deterministic.
+TOP_ASSETS = NamedQuery(
+    "top_assets",
+    """
+WITH per_asset AS (
+    SELECT v.target_id AS asset_id, COUNT(*) AS findings
+    FROM vulnerabilities v
+    WHERE v.target_id IS NOT NULL AND v.target_id <> '' AND ({where})
+    GROUP BY v.target_id
+), ranked AS (
+    SELECT asset_id, findings, COUNT(*) OVER () AS distinct_count
+    FROM per_asset
+    ORDER BY findings DESC, asset_id
+    LIMIT ?
+)
+SELECT ranked.asset_id, {asset_name} AS asset_name, ranked.findings, ranked.distinct_count
+FROM ranked
+{asset_join}
+ORDER BY ranked.findings DESC, ranked.asset_id
+""",
+    ("where", "asset_name", "asset_join"),
+)
+
+TOP_CVES = NamedQuery(
+    "top_cves",
+    """
+SELECT cve, findings, COUNT(*) OVER () AS distinct_count
+FROM (
+    SELECT v.name AS cve, COUNT(*) AS findings
+    FROM vulnerabilities v
+    WHERE v.name IS NOT NULL AND v.name <> '' AND ({where})
+    GROUP BY v.name
+) per_cve
+ORDER BY findings DESC, cve
+LIMIT ?
+""",
+)
+
+TOP_PACKAGES = NamedQuery(
+    "top_packages",
+    """
+SELECT package, findings, COUNT(*) OVER () AS distinct_count
+FROM (
+    SELECT v.package_identifier AS package, COUNT(*) AS findings
+    FROM vulnerabilities v
+    WHERE v.package_identifier IS NOT NULL AND v.package_identifier <> '' AND ({where})
+    GROUP BY v.package_identifier
+) per_package
+ORDER BY findings DESC, package
+LIMIT ?
+""",
+)
+
+# Remediation SLA compliance per severity and month of remediation, from the remediation
+# records. On time: remediation_date <= sla_deadline_date (the same rule the record model
+# derives is_remediated_on_time with; computed here so databases of the earlier tool, whose
+# column may be empty, get the same answer). A remediated record without a deadline is neither
+# on time nor late: it is counted as without_deadline. Severity is compared upper-case because
+# older databases may hold the API's lower-case spelling.
+REMEDIATION_SLA = NamedQuery(
+    "remediation_sla",
+    f"""
+SELECT
+    UPPER(r.severity) AS severity,
+    {calendar_month("r.remediation_date")} AS month,
+    SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
+              AND r.remediation_date <= r.sla_deadline_date THEN 1 ELSE 0 END) AS on_time,
+    SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
+              AND r.remediation_date > r.sla_deadline_date THEN 1 ELSE 0 END) AS late,
+    SUM(CASE WHEN r.sla_deadline_date IS NULL THEN 1 ELSE 0 END) AS without_deadline
+FROM vulnerability_remediations r
+WHERE r.remediation_date IS NOT NULL AND ({{where}})
+GROUP BY UPPER(r.severity), {calendar_month("r.remediation_date")}
+ORDER BY month, severity
+""",
+)
+
+# Mean and median days from detection to remediation per severity, with the sum of days so the
+# generator can give the overall mean. Median without integer division (engines disagree on
+# it): with a severity's rows numbered 1..n in order of days, the middle row(s) are those with
+# 2*rn between n and n+2 (one row when n is odd, two when n is even); their average is the
+# median. Negative durations (a remediation dated before its detection) are kept: they are the
+# data as Vanta has it. (An overall median would need a second window over every row, which
+# costs as much again; per severity is what SLA policies are written in.)
+_REMEDIATION_DAYS = days_between("r.detected_date", "r.remediation_date")
+TIME_TO_REMEDIATE = NamedQuery(
+    "time_to_remediate",
+    f"""
+WITH durations AS (
+    SELECT UPPER(r.severity) AS severity, {_REMEDIATION_DAYS} AS days
+    FROM vulnerability_remediations r
+    WHERE r.remediation_date IS NOT NULL AND r.detected_date IS NOT NULL AND ({{where}})
+), ranked AS (
+    -- Both functions share one window (same partition and order): one sort.
+    SELECT
+        severity,
+        days,
+        ROW_NUMBER() OVER by_severity AS severity_rank,
+        COUNT(*) OVER (by_severity ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            AS severity_count
+    FROM durations
+    WINDOW by_severity AS (PARTITION BY severity ORDER BY days)
+)
+SELECT
+    severity,
+    COUNT(*) AS remediated,
+    SUM(days) AS total_days,
+    AVG(days) AS mean_days,
+    AVG(CASE WHEN 2 * severity_rank BETWEEN severity_count AND severity_count + 2
+             THEN days END) AS median_days
+FROM ranked
+GROUP BY severity
+""",
+)
+
+# Change events per synced day and severity, and the open findings per severity at the end of
+# each day, from the change history. Open-count deltas: discovered and reactivated open a
+# finding unless it is deactivated (a resolved finding can come back deactivated); remediated
+# (became deactivated) closes it; resolved (left the feed) closes it unless it was deactivated
+# already. Known approximations, both rare: a severity change of an open finding ('updated') is
+# not followed between severities, and a finding that left the feed open and came back
+# deactivated (which the store records as 'remediated') is closed twice. The last day's totals
+# equal the current open findings whenever neither happened.
+# Every (day, severity) pair is present so the running sum carries over quiet days.
+# Slot: history_filter, a condition on h (1 = 1, or h.vuln_id IN the filtered findings' ids: one
+# pass over the findings, instead of a lookup per event as a join would do).
+TRENDS = NamedQuery(
+    "trends",
+    f"""
+WITH raw_events AS (
+    -- Grouped on the raw columns first: in the order of an index on (snapshot_date, severity,
+    -- change_type, is_deactivated) this streams without a sort, and leaves a few rows per sync.
+    SELECT h.snapshot_date, h.severity, h.change_type, h.is_deactivated, COUNT(*) AS n
+    FROM vulnerability_history h
+    WHERE h.snapshot_date IS NOT NULL AND ({{history_filter}})
+    GROUP BY h.snapshot_date, h.severity, h.change_type, h.is_deactivated
+), events AS (
+    SELECT
+        {calendar_day("snapshot_date")} AS day,
+        COALESCE(UPPER(severity), 'UNKNOWN') AS severity,
+        SUM(CASE WHEN change_type = 'discovered' THEN n ELSE 0 END) AS discovered,
+        SUM(CASE WHEN change_type = 'updated' THEN n ELSE 0 END) AS updated,
+        SUM(CASE WHEN change_type = 'remediated' THEN n ELSE 0 END) AS remediated,
+        SUM(CASE WHEN change_type = 'reactivated' THEN n ELSE 0 END) AS reactivated,
+        SUM(CASE WHEN change_type = 'resolved' THEN n ELSE 0 END) AS resolved,
+        SUM(CASE
+                WHEN change_type IN ('discovered', 'reactivated')
+                     AND COALESCE(is_deactivated, 0) = 0 THEN n
+                WHEN change_type = 'remediated' THEN -n
+                WHEN change_type = 'resolved' AND COALESCE(is_deactivated, 0) = 0 THEN -n
+                ELSE 0
+            END) AS open_delta
+    FROM raw_events
+    GROUP BY {calendar_day("snapshot_date")}, COALESCE(UPPER(severity), 'UNKNOWN')
+), days AS (
+    SELECT DISTINCT day FROM events
+), severities AS (
+    SELECT DISTINCT severity FROM events
+), grid AS (
+    SELECT
+        days.day,
+        severities.severity,
+        COALESCE(events.discovered, 0) AS discovered,
+        COALESCE(events.updated, 0) AS updated,
+        COALESCE(events.remediated, 0) AS remediated,
+        COALESCE(events.reactivated, 0) AS reactivated,
+        COALESCE(events.resolved, 0) AS resolved,
+        COALESCE(events.open_delta, 0) AS open_delta
+    FROM days
+    CROSS JOIN severities
+    LEFT JOIN events ON events.day = days.day AND events.severity = severities.severity
+)
+SELECT
+    day,
+    severity,
+    discovered,
+    updated,
+    remediated,
+    reactivated,
+    resolved,
+    SUM(open_delta) OVER (
+        PARTITION BY severity ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS open_count
+FROM grid
+ORDER BY day, severity
+""",
+    ("history_filter",),
+)
+
+# Syncs per day and what the API reported in the day's last sync. Not filterable: a sync run
+# has no severity or asset. Slot: completed (the condition for a finished run).
+SYNCS_BY_DAY = NamedQuery(
+    "syncs_by_day",
+    f"""
+WITH runs AS (
+    SELECT
+        {calendar_day("s.sync_date")} AS day,
+        s.vulnerabilities_count,
+        ROW_NUMBER() OVER (
+            PARTITION BY {calendar_day("s.sync_date")} ORDER BY s.sync_date DESC, s.id DESC
+        ) AS latest_first
+    FROM sync_history s
+    WHERE s.sync_date IS NOT NULL AND ({{completed}})
+)
+SELECT
+    day,
+    COUNT(*) AS syncs,
+    MAX(CASE WHEN latest_first = 1 THEN vulnerabilities_count END) AS reported
+FROM runs
+GROUP BY day
+ORDER BY day
+""",
+    ("completed",),
+)
+
+# When the data was last complete: the end of the last finished sync (its start, for runs
+# written by the earlier tool, which recorded only one time).
+DATA_AS_OF = NamedQuery(
+    "data_as_of",
+    """
+SELECT MAX(COALESCE(s.finished_at, s.sync_date)) AS data_as_of
+FROM sync_history s
+WHERE {completed}
+""",
+    ("completed",),
+)
+
+QUERIES: dict[str, NamedQuery] = {
+    query.name: query
+    for query in (
+        FINDINGS_SUMMARY,
+        TOP_ASSETS,
+        TOP_CVES,
+        TOP_PACKAGES,
+        REMEDIATION_SLA,
+        TIME_TO_REMEDIATE,
+        TRENDS,
+        SYNCS_BY_DAY,
+        DATA_AS_OF,
+    )
+}
+"""Every statistic's query by name (the set a DuckDB or Athena engine has to provide)."""
