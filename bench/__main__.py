@@ -96,27 +96,34 @@ def _client(url: str, **overrides: object) -> VantaClient:
     return VantaClient(Credentials(CLIENT_ID, CLIENT_SECRET), base_url=url, **options)  # type: ignore[arg-type]
 
 
+def _walk(client: VantaClient) -> int:
+    fetched = 0
+    for res in Resource:
+        for page in client.iter_pages(res, client.default_params(res)):
+            fetched += len(page.records)
+    return fetched
+
+
 def bench_fetch() -> list[Result]:
-    """Client + simulator, unthrottled: every resource walked page by page over HTTP."""
+    """Client + simulator, unthrottled: every resource walked page by page over HTTP, first
+    while the simulator generates every record, then with its pages served from memory."""
     records = scaled(50_000)
     results = []
     with _simulator_process(records) as url, _client(url) as client:
-        fetched = 0
-        started = time.perf_counter()
-        for res in Resource:
-            for page in client.iter_pages(res, client.default_params(res)):
-                fetched += len(page.records)
-        seconds = time.perf_counter() - started
-    rate = fetched / seconds
-    results.append(
-        Result(
-            "Fetch, unthrottled (client + simulator, loopback)",
-            f"{rate:,.0f} records/s",
-            "> 20,000 records/s",
-            rate > 20_000,
-            f"{fetched:,} records of 3 resources in {seconds:.1f} s, pageSize 100",
-        )
-    )
+        for label in ("simulator generating", "pages served from memory"):
+            started = time.perf_counter()
+            fetched = _walk(client)
+            seconds = time.perf_counter() - started
+            rate = fetched / seconds
+            results.append(
+                Result(
+                    f"Fetch, unthrottled ({label})",
+                    f"{rate:,.0f} records/s",
+                    "> 20,000 records/s",
+                    rate > 20_000,
+                    f"{fetched:,} records of 3 resources in {seconds:.1f} s, pageSize 100",
+                )
+            )
     return results
 
 
@@ -167,6 +174,7 @@ def bench_sqlite_sync(workdir: Path) -> list[Result]:
     records = scaled(50_000)
     database = workdir / "sync.db"
     with _simulator_process(records) as url, _client(url) as client:
+        _walk(client)  # warm-up: the simulator keeps the pages, as a remote API costs us nothing
         store = SQLiteStorage(database)
         try:
             first = run_sync(client, store)
@@ -353,14 +361,17 @@ NOTES = """\
 ## How each number is measured
 
 - **Fetch**: one `VantaClient` walks all three resources page by page (pageSize 100) from a
-  simulator with no rate limit over loopback HTTP; records/s = records received / wall time.
-  Client and simulator share the machine's two cores, so this is a lower bound for the client.
+  simulator process with no rate limit over loopback HTTP; records/s = records received / wall
+  time. The first walk includes the simulator generating and encoding every record on the same
+  two cores; on the second it serves the pages it kept (`--cache-pages`), which is closer to a
+  remote API, whose work is not done on this machine.
 - **Pacing**: simulator and client both set to N requests per window; the client walks pages
   (pageSize 10) for six windows. From the simulator's request log: for every request that starts
   a full window, the number of requests in that window, averaged and divided by N (budget used),
   and the maximum (must not exceed N). 429 = answers over the limit.
-- **Sync into SQLite**: `run_sync` (the code behind `--sync`) from an unthrottled simulator into
-  a new SQLite file, then again into the same file (every record compared with the stored one).
+- **Sync into SQLite**: `run_sync` (the code behind `--sync`) from an unthrottled simulator
+  serving kept pages, into a new SQLite file, then again into the same file (every record
+  compared with the stored one).
 - **Statistics**: `compute_statistics` with no filters over a synthetic store
   (`stats/synthetic.py`) in a fresh process; peak memory is that process's maximum RSS. The
   earlier tool's approach runs in its own fresh process over the same file.

@@ -727,3 +727,47 @@ def test_normalised_rows_are_used_as_given(store: SQLiteStorage) -> None:
     store.store_batch(run, V, [row])
     stored = query(store, "SELECT first_detected_date, is_fixable FROM vulnerabilities")
     assert stored == [("2024-01-02T10:01:00.001Z", 0)]
+
+
+def _index_names(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_first_load_builds_the_indexes_at_the_end(tmp_path: Path) -> None:
+    from vanta_vuln_stats.storage.schema import INDEXES
+
+    expected = {name for name, _, _ in INDEXES}
+    path = tmp_path / "first.db"
+    with SQLiteStorage(path) as first:
+        assert expected <= _index_names(path)
+        run = first.begin_sync()
+        assert not expected & _index_names(path)  # deferred while the empty store loads
+        first.store_batch(
+            run,
+            Resource.VULNERABILITIES,
+            rows(Resource.VULNERABILITIES, [raw_vulnerability(n) for n in range(50)]),
+        )
+        first.finish_sync(
+            run, complete=[Resource.VULNERABILITIES], fetched={Resource.VULNERABILITIES: 50}
+        )
+        assert expected <= _index_names(path)
+        run = first.begin_sync()  # the store has data now: indexes stay
+        assert expected <= _index_names(path)
+        first.abort_sync(run, reason="test")
+
+
+def test_indexes_come_back_after_a_first_load_that_died(tmp_path: Path) -> None:
+    from vanta_vuln_stats.storage.schema import INDEXES
+
+    path = tmp_path / "died.db"
+    store = SQLiteStorage(path)
+    run = store.begin_sync()
+    store.store_batch(
+        run,
+        Resource.VULNERABILITIES,
+        rows(Resource.VULNERABILITIES, [raw_vulnerability(n) for n in range(5)]),
+    )
+    store._conn.close()  # the process dies: neither finish_sync nor abort_sync runs
+    with SQLiteStorage(path):
+        assert {name for name, _, _ in INDEXES} <= _index_names(path)

@@ -20,6 +20,7 @@ from vanta_vuln_stats.errors import VantaVulnStatsError
 from vanta_vuln_stats.model.fields import Resource
 
 if TYPE_CHECKING:
+    from vanta_vuln_stats.model import NormalizedBatch
     from vanta_vuln_stats.storage.base import StorageBackend, SyncSummary
     from vanta_vuln_stats.vanta.client import Page, VantaClient
 
@@ -98,19 +99,24 @@ def run_sync(
     complete: list[Resource] = []
     started = time.perf_counter()
 
-    def flush(resource: Resource, raws: list[Any]) -> None:
-        batch = normalize_batch(resource, raws)
+    def write(resource: Resource, batch: NormalizedBatch) -> None:
         if batch.rows:
             store.store_batch(run, resource, batch.rows)
         if batch.rejections:
             store.store_rejections(run, batch.rejections)
-            for rejection in batch.rejections:
-                log.info(
-                    "rejected %s record %s: %s",
-                    resource.value,
-                    rejection.record_id or "<no id>",
-                    "; ".join(rejection.reasons),
-                )
+
+    writer = _Writer()
+
+    def flush(resource: Resource, raws: list[Any]) -> None:
+        batch = normalize_batch(resource, raws)
+        writer.submit(write, resource, batch)
+        for rejection in batch.rejections:
+            log.info(
+                "rejected %s record %s: %s",
+                resource.value,
+                rejection.record_id or "<no id>",
+                "; ".join(rejection.reasons),
+            )
         tally = tallies[resource]
         tally.stored += len(batch.rows)
         tally.rejected += len(batch.rejections)
@@ -133,11 +139,13 @@ def run_sync(
                     buffer = []
             if buffer:
                 flush(resource, buffer)
+            writer.drain()  # the resource counts as complete only once all of it is stored
             tally.seconds = time.perf_counter() - resource_started
             complete.append(resource)
             if progress:
                 progress.resource_finished(resource, tally.fetched)
     except KeyboardInterrupt:
+        writer.close()  # batches already handed over are committed: they were fetched whole
         summary = store.abort_sync(
             run,
             reason="interrupted by the user",
@@ -145,6 +153,7 @@ def run_sync(
         )
         raise SyncInterrupted(summary) from None
     except Exception as exc:
+        writer.close()
         summary = store.abort_sync(
             run,
             reason=f"{type(exc).__name__}: {exc}",
@@ -153,6 +162,7 @@ def run_sync(
         )
         raise SyncFailed(exc, summary) from exc
 
+    writer.close()
     summary = store.finish_sync(
         run, complete=complete, fetched={r: t.fetched for r, t in tallies.items()}
     )
@@ -166,6 +176,56 @@ def _pages(client: VantaClient, resource: Resource) -> Iterator[Page]:
 
 
 _DONE = object()
+
+
+class _Writer:
+    """Runs the store's writes in one background thread, in order.
+
+    SQLite does its own work (B-tree updates, the WAL) without holding the interpreter lock, so
+    storing batch N in this thread overlaps with fetching and normalising batch N+1 in the
+    caller. At most ``depth`` batches wait. A write that fails is raised in the caller at its
+    next submit, drain or close; no later batch is written after a failure.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue(
+            maxsize=depth
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            function, args = item
+            try:
+                if self._error is None:
+                    function(*args)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        self._raise()
+        self._queue.put((function, args))
+
+    def drain(self) -> None:
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Finish what was handed over, stop the thread; raise a pending write error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
 
 
 def _prefetch(pages: Iterator[Page], depth: int = 4) -> Iterator[Page]:

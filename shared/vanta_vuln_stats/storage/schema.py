@@ -52,7 +52,9 @@ __all__ = [
     "TABLES",
     "Column",
     "Migration",
+    "create_indexes",
     "create_table_sql",
+    "drop_indexes",
     "is_foreign",
     "is_legacy",
     "migrate",
@@ -204,14 +206,16 @@ _TABLE_CONSTRAINTS: dict[str, str] = {SYNC_RESOURCES_TABLE: "PRIMARY KEY (sync_i
 # (name, table, columns). The earlier tool's index names are kept so an upgraded file does not
 # end up with two indexes on one column.
 INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("idx_severity", "vulnerabilities", ("severity",)),
     # The earlier tool's index names, with the status column added: the statistics group by
     # asset and by name within the default scope (resolved_at IS NULL).
     ("idx_target_id", "vulnerabilities", ("target_id", "resolved_at")),
     ("idx_first_detected", "vulnerabilities", ("first_detected_date",)),
     ("idx_name", "vulnerabilities", ("name", "resolved_at")),
     # Covers every column the finding statistics read, so they scan this narrow index instead
-    # of the table, whose rows carry the raw JSON (11.8 s -> 2 s over a million findings).
+    # of the table, whose rows carry the raw JSON (11.8 s -> 2 s over a million findings). It
+    # also serves the severity, integration and fixability filters: single-column indexes on
+    # those few-valued columns would only slow every write (and tempt the planner into a
+    # lookup per row).
     (
         "idx_vulnerabilities_statistics",
         "vulnerabilities",
@@ -231,8 +235,6 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     ("idx_vulnerabilities_deactivated_on", "vulnerabilities", ("deactivated_on_date",)),
-    ("idx_vulnerabilities_integration", "vulnerabilities", ("integration_id",)),
-    ("idx_vulnerabilities_fixable", "vulnerabilities", ("is_fixable",)),
     ("idx_remediations_vulnerability", "vulnerability_remediations", ("vulnerability_id",)),
     ("idx_remediations_severity", "vulnerability_remediations", ("severity",)),
     ("idx_remediations_remediation_date", "vulnerability_remediations", ("remediation_date",)),
@@ -420,9 +422,20 @@ def reconcile(conn: sqlite3.Connection, *, canonicalize: bool = False) -> list[s
             _fill_resource_columns(
                 conn, table, resource, {c.name for c in added}, canonicalize=canonicalize
             )
+    create_indexes(conn)
+    return changes
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    """Create every secondary index that is missing (a no-op when all exist)."""
     for name, table, columns in INDEXES:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
-    return changes
+
+
+def drop_indexes(conn: sqlite3.Connection) -> None:
+    """Drop the secondary indexes (primary keys stay), before a bulk load into empty tables."""
+    for name, _, _ in INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def _resource_of(table: str) -> Resource | None:

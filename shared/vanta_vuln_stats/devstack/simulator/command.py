@@ -102,6 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="casing of remediation severities (Vanta's docs and data disagree) "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--cache-pages",
+        action="store_true",
+        help="serve each page from memory after it was first rendered (for benchmarks of a "
+        "client: the server's own work then costs almost nothing)",
+    )
 
 
 def build_config(args: argparse.Namespace) -> SimulatorConfig:
@@ -149,6 +155,7 @@ def build_config(args: argparse.Namespace) -> SimulatorConfig:
         as_of=as_of,
         faults=parse_fault_spec(args.faults or ""),
         remediation_severity_case=args.remediation_severity_case,
+        cache_pages=args.cache_pages,
     )
 
 

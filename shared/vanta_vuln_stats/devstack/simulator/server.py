@@ -111,6 +111,11 @@ class SimulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     remediation_severity_case: SeverityCase = "upper"
     base_date: date = BASE_DATE
+    # Keep every rendered page and serve it again from memory (the same request gets the same
+    # bytes). For benchmarks: after one warm-up walk the server costs almost nothing, so the
+    # client's own throughput is measured, as against a remote API. Memory grows with the pages
+    # served (about 1 KB a record).
+    cache_pages: bool = False
 
     def __post_init__(self) -> None:
         _require_int("records", self.records, minimum=0)
@@ -210,6 +215,7 @@ class VantaSimulator:
         self._as_of = self.config.as_of or self.config.base_date
         self._faults = self.config.faults
         self._rng = random.Random(self._faults.seed)
+        self._page_cache: dict[tuple[Any, ...], _Page] = {}
         self._bursts: dict[tuple[Resource, str, int], list[int]] = {}
         self._tokens: dict[str, _Token] = {}
         self._active: dict[str, str] = {}
@@ -667,8 +673,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         page = self._prefetched
         self._prefetched = None
-        if page is None or page.key != key:
+        if sim.config.cache_pages and (cached := sim._page_cache.get(key)) is not None:
+            page = cached
+        elif page is None or page.key != key:
             page = _render_page(sim, key, filters)
+        if sim.config.cache_pages:
+            sim._page_cache[key] = page
         if page.malformed:
             self._fault.append("malformed")
         if page.next_start is not None:
