@@ -515,7 +515,6 @@ def test_unknown_severity_is_rejected_naming_the_allowed_values() -> None:
             "expected an ISO-8601 timestamp string, got int 123",
         ),
         ({"name": "bad \ud800 text"}, "field 'name': invalid Unicode text 'bad \\ud800 text'"),
-        ({"brandNewField": math.inf}, "record cannot be encoded as JSON"),
     ],
 )
 def test_wrong_types_are_rejected_with_a_reason_naming_the_field(
@@ -730,3 +729,11 @@ def test_timestamp_text_sorts_in_time_order() -> None:
     texts = [timestamp_to_iso(instant) for instant in instants]
     assert sorted(texts) == [timestamp_to_iso(instant) for instant in sorted(instants)]
     assert [parse_timestamp(text) for text in texts] == instants
+
+
+def test_a_non_finite_number_outside_the_model_is_kept_as_null() -> None:
+    # NaN and Infinity are not JSON; in a field the model does not type they are written as
+    # null (typed number fields reject them), so raw_data stays valid JSON for every reader.
+    row = normalize(Resource.VULNERABILITIES, vulnerability(brandNewField=math.inf))
+    assert isinstance(row, dict)
+    assert json.loads(row[RAW_COLUMN])["brandNewField"] is None

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import orjson
 
 from .. import __version__
 from ..errors import AuthenticationError, ConfigError, RateLimitedError, VantaApiError
@@ -562,7 +563,7 @@ class VantaClient:
     ) -> Page | None:
         """The page in a 200 response; None when the body is not JSON (worth a retry)."""
         try:
-            payload = json.loads(response.content)
+            payload = _loads(response.content)
         except ValueError:
             return None
         path = resource.api_path
@@ -602,6 +603,16 @@ def _at(cursor: str | None) -> str:
         return ""
     shown = cursor if len(cursor) <= 80 else cursor[:77] + "..."
     return f" (cursor {shown})"
+
+
+def _loads(content: bytes) -> Any:
+    """orjson parses a page several times faster; the standard parser takes what orjson
+    refuses but Python accepts (lone surrogates in a string), so one odd record is rejected by
+    validation instead of failing its whole page."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def _server_message(response: httpx.Response, token: str) -> str:
