@@ -75,7 +75,11 @@ def run_report(args: argparse.Namespace) -> int:
     credentials = None
     if args.sync or (not args.use_cache and not Path(settings.database).exists()):
         credentials = _credentials(args, settings)
-    with _closing(open_backend(settings.storage_backend, database=settings.database)) as store:
+    if args.use_cache and not Path(settings.database).exists():
+        raise UserInputError(
+            f"The database {settings.database} does not exist; run with --sync to create it."
+        )
+    with open_backend(settings.storage_backend, database=settings.database) as store:
         for notice in getattr(store, "notices", []):
             err.print(notice)
         sync = args.sync or (not args.use_cache and not store.has_data())
@@ -93,14 +97,6 @@ def run_report(args: argparse.Namespace) -> int:
             err.print(f"Using cached data (last sync {when}); --sync fetches fresh data.")
         _output(args, store, filters, err)
     return 0
-
-
-@contextmanager
-def _closing(store: StorageBackend) -> Iterator[StorageBackend]:
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _credentials(args: argparse.Namespace, settings: Settings) -> Credentials:

@@ -489,8 +489,17 @@ def test_unreadable_database_is_exit_code_2(tmp_path) -> None:
     assert result.err.strip() == f"Error: The file {database} is not a SQLite database."
 
 
-def test_empty_cache_with_use_cache_is_a_clear_error(tmp_path) -> None:
-    result = run_cli("--use-cache", "--database", str(tmp_path / "none.db"))
+def test_use_cache_without_a_database_is_a_clear_error(tmp_path) -> None:
+    missing = tmp_path / "none.db"
+    result = run_cli("--use-cache", "--database", str(missing))
+    assert result.code == 2
+    assert "does not exist; run with --sync" in result.err
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    from vanta_vuln_stats.storage import SQLiteStorage
+
+    SQLiteStorage(empty).close()
+    result = run_cli("--use-cache", "--database", str(empty))
     assert result.code == 2
     assert "holds no synced data yet; run with --sync" in result.err
 

@@ -63,3 +63,47 @@ def test_secret_without_json_object_is_a_clear_error(secrets_manager):
         resolve_credentials(secret_id="vanta/plain", aws_region="us-east-1", env={})
     assert "must hold a JSON object" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+def test_the_command_syncs_with_credentials_from_secrets_manager(secrets_manager, tmp_path):
+    import contextlib
+    import io
+
+    from vanta_vuln_stats import cli
+    from vanta_vuln_stats.devstack.simulator import SimulatorConfig, VantaSimulator
+
+    secrets_manager.create_secret(
+        Name="vanta/cli", SecretString=json.dumps({"client_id": "vci_sm", "client_secret": SECRET})
+    )
+    config = SimulatorConfig(
+        records=200, client_id="vci_sm", client_secret=SECRET, rate_limit=0, token_rate_limit=0
+    )
+    with VantaSimulator(config) as sim:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(
+                [
+                    "--sync",
+                    "--database",
+                    str(tmp_path / "sm.db"),
+                    "--api-url",
+                    sim.url,
+                    "--secret-id",
+                    "vanta/cli",
+                    "--aws-region",
+                    "us-east-1",
+                    "--format",
+                    "json",
+                    "--verbose",
+                ]
+            )
+        served = sum(
+            1
+            for _ in sim.tenant.iter_records(
+                "vulnerabilities", params={"includeVulnerabilitiesWithoutSlas": "true"}
+            )
+        )
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["total_count"] == served
+    assert "credentials from AWS Secrets Manager secret vanta/cli" in err.getvalue()
+    assert SECRET not in err.getvalue() + out.getvalue()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,17 +19,6 @@ from vanta_vuln_stats.vanta.retry import RetryPolicy
 SECRET = "vcs_super_secret_value_123"
 CLIENT_ID = "vci_client_abc"
 BASE_URL = "https://api.test"
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests never open a socket: every HTTP exchange goes through MockTransport."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("unit tests must not open network connections")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,17 +33,6 @@ from vanta_vuln_stats.vanta import (
 
 SECRET = "vcs_secret_for_client_tests"
 BASE_URL = "https://api.test"
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests never open a socket: every HTTP exchange goes through MockTransport."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("unit tests must not open network connections")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ benchmarks compare against it on the same data, and the tests use it to write da
 as the earlier tool did.
 
 Store: for every record a SELECT of the previous row, an INSERT OR REPLACE, a history row when it
-changed, and its flattened element rows (record_type, record_id, element_path, element_value).
+changed, and its flattened element rows (record_type, record_id, element_path, element_value),
+appended (deleting a record's earlier element rows would make every write scan that table).
 Statistics: load every raw_data JSON row and loop over the records in Python.
 """
 
@@ -117,10 +118,6 @@ def legacy_store(conn: sqlite3.Connection, vulnerabilities: list[dict]) -> dict[
                     json.dumps(vuln),
                 ),
             )
-        cur.execute(
-            "DELETE FROM data_elements WHERE record_type = 'vulnerability' AND record_id = ?",
-            (vuln_id,),
-        )
         cur.executemany(
             "INSERT INTO data_elements VALUES ('vulnerability', ?, ?, ?, ?)",
             [(vuln_id, path, value, now) for path, value in _flatten(vuln)],
