@@ -743,3 +743,16 @@ def test_synthetic_database_is_reproducible_and_consistent(tmp_path: Path) -> No
     assert len(days) == 30
     assert days[-1]["reported"] == reported
     assert days[-1]["open_total"] == stats["open_findings"]["total"]
+
+
+def test_concurrent_queries_equal_queries_in_turn(conn: sqlite3.Connection) -> None:
+    # A file database runs its queries on several connections at once; an in-memory copy has
+    # only one and runs them in turn. Both must give the same statistics.
+    memory = sqlite3.connect(":memory:")
+    conn.backup(memory)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    for filters in (None, VulnerabilityFilter(severities=["HIGH"], statuses=["all"])):
+        assert compute_statistics(conn, filters, now=now) == compute_statistics(
+            memory, filters, now=now
+        )
+    memory.close()
