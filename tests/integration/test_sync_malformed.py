@@ -68,3 +68,41 @@ def test_malformed_records_are_rejected_with_reasons_and_the_rest_kept(tmp_path)
                 len(kept),
                 len(bad),
             )
+
+
+def test_a_failing_write_stops_the_sync_and_keeps_the_earlier_batches(tmp_path) -> None:
+    import pytest
+
+    from vanta_vuln_stats.errors import StoreError
+    from vanta_vuln_stats.pipeline.sync import SyncFailed
+
+    class FailingStore(SQLiteStorage):
+        writes = 0
+
+        def store_batch(self, run, resource, rows):
+            self.writes += 1
+            if self.writes == 3:
+                raise StoreError("disk full (simulated)")
+            return super().store_batch(run, resource, rows)
+
+    config = SimulatorConfig(
+        records=1000,
+        seed=2,
+        client_id="vci_f",
+        client_secret="vcs_fail",
+        rate_limit=0,
+        token_rate_limit=0,
+    )
+    database = tmp_path / "failing.db"
+    with VantaSimulator(config) as sim:
+        client = VantaClient(
+            Credentials("vci_f", "vcs_fail"), base_url=sim.url, requests_per_minute=None
+        )
+        with client, FailingStore(database) as store:
+            with pytest.raises(SyncFailed) as info:
+                run_sync(client, store, batch_size=100)
+            assert info.value.summary.status == "failed"
+            assert "disk full" in str(info.value)
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM vulnerabilities").fetchone()[0] == 200
+        assert conn.execute("SELECT status FROM sync_history").fetchall() == [("failed",)]

@@ -8,6 +8,7 @@ completed, so a partial walk never marks findings as gone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -145,7 +146,10 @@ def run_sync(
             if progress:
                 progress.resource_finished(resource, tally.fetched)
     except KeyboardInterrupt:
-        writer.close()  # batches already handed over are committed: they were fetched whole
+        # Batches already handed over are committed: they were fetched whole. A write error
+        # met on the way is secondary to the interruption being reported.
+        with contextlib.suppress(Exception):
+            writer.close()
         summary = store.abort_sync(
             run,
             reason="interrupted by the user",
@@ -153,7 +157,8 @@ def run_sync(
         )
         raise SyncInterrupted(summary) from None
     except Exception as exc:
-        writer.close()
+        with contextlib.suppress(Exception):  # the first error is the one reported
+            writer.close()
         summary = store.abort_sync(
             run,
             reason=f"{type(exc).__name__}: {exc}",
@@ -191,7 +196,8 @@ class _Writer:
         self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue(
             maxsize=depth
         )
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # raised once in the caller
+        self._failed = False  # stays set: nothing is written after a failed write
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -199,9 +205,10 @@ class _Writer:
         while (item := self._queue.get()) is not None:
             function, args = item
             try:
-                if self._error is None:
+                if not self._failed:
                     function(*args)
             except BaseException as exc:
+                self._failed = True
                 self._error = exc
             finally:
                 self._queue.task_done()
