@@ -267,6 +267,9 @@ def _trends(stats: Mapping[str, Any]) -> Table | None:
         ("Resolved", "right"),
         ("Open", "right"),
     )
+    # The date stays whole on a narrow terminal; the headers give way first.
+    table.columns[0].min_width = len("YYYY-MM-DD")
+    table.columns[0].no_wrap = True
     for day in shown:
         table.add_row(
             day.get("date", ""),
