@@ -16,7 +16,7 @@ from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.vanta import OAuthTokenSource, Page, RetryPolicy, VantaClient
 
 CLIENT_ID = "vci_integration"
-CLIENT_SECRET = "vcs_integration_secret"
+CLIENT_SECRET = "test-secret-integration_secret"
 # What the client sends for vulnerabilities by default: the complete feed, with no-SLA findings.
 COMPLETE = {"includeVulnerabilitiesWithoutSlas": True}
 # Fast retries keep the fault tests short; the backoff shape itself is unit-tested.

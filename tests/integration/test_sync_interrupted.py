@@ -14,7 +14,7 @@ from pathlib import Path
 from vanta_vuln_stats import cli
 from vanta_vuln_stats.devstack.simulator import FaultConfig, SimulatorConfig, VantaSimulator
 
-CLIENT_ID, CLIENT_SECRET = "vci_interrupt", "vcs_interrupt_secret"
+CLIENT_ID, CLIENT_SECRET = "vci_interrupt", "test-secret-interrupt_secret"
 COMPLETE = {"includeVulnerabilitiesWithoutSlas": "true"}
 
 

@@ -23,7 +23,7 @@ def test_malformed_records_are_rejected_with_reasons_and_the_rest_kept(tmp_path)
         records=2000,
         seed=9,
         client_id="vci_m",
-        client_secret="vcs_malformed",
+        client_secret="test-secret-malformed",
         rate_limit=0,
         token_rate_limit=0,
         faults=FaultConfig(malformed_rate=RATE),
@@ -31,7 +31,9 @@ def test_malformed_records_are_rejected_with_reasons_and_the_rest_kept(tmp_path)
     database = tmp_path / "malformed.db"
     with VantaSimulator(config) as sim:
         client = VantaClient(
-            Credentials("vci_m", "vcs_malformed"), base_url=sim.url, requests_per_minute=None
+            Credentials("vci_m", "test-secret-malformed"),
+            base_url=sim.url,
+            requests_per_minute=None,
         )
         with client, SQLiteStorage(database) as store:
             result = run_sync(client, store, batch_size=250)

@@ -101,7 +101,7 @@ class SimulatorConfig:
     records: int = 1000
     seed: int = 7
     client_id: str = "vci_simulator"
-    client_secret: str = field(default="vcs_simulator", repr=False)
+    client_secret: str = field(default="test-secret-simulator", repr=False)
     rate_limit: int = 50
     rate_window: float = 60.0
     token_rate_limit: int = 5
