@@ -23,6 +23,8 @@ import pytest
 from vanta_vuln_stats import cli
 from vanta_vuln_stats.devstack.simulator import BASE_DATE, SimulatorConfig, VantaSimulator
 
+from .legacy_reference import assert_legacy_equal, legacy_statistics
+
 CLIENT_ID = "vci_cli_test"
 CLIENT_SECRET = "vcs_cli_test_secret_value"
 COMPLETE = {"includeVulnerabilitiesWithoutSlas": "true"}
@@ -86,36 +88,6 @@ def stats_of(database: Path, *args: str) -> dict[str, Any]:
     result = run_cli("--use-cache", "--database", str(database), "--format", "json", *args)
     assert result.code == 0, result.err
     return json.loads(result.out)
-
-
-def legacy_statistics(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The earlier tool's statistics, computed independently in Python."""
-    scores: dict[str, list[float]] = {}
-    for r in records:
-        if r.get("cvssSeverityScore"):
-            scores.setdefault(r["severity"].lower(), []).append(r["cvssSeverityScore"])
-    return {
-        "total_count": len(records),
-        "by_severity": dict(Counter(r["severity"] for r in records)),
-        "by_integration": dict(Counter(r.get("integrationId") or "UNKNOWN" for r in records)),
-        "fixable": sum(1 for r in records if r["isFixable"]),
-        "not_fixable": sum(1 for r in records if not r["isFixable"]),
-        "deactivated": sum(1 for r in records if r.get("deactivateMetadata")),
-        "active": sum(1 for r in records if not r.get("deactivateMetadata")),
-        "unique_assets_count": len({r["targetId"] for r in records}),
-        "unique_cves_count": len({r["name"] for r in records}),
-        "average_cvss_by_severity": {k: sum(v) / len(v) for k, v in scores.items()},
-    }
-
-
-def assert_legacy_equal(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        if key == "average_cvss_by_severity":
-            assert actual[key].keys() == value.keys()
-            for severity, mean in value.items():
-                assert actual[key][severity] == pytest.approx(mean, rel=1e-9)
-        else:
-            assert actual[key] == value, key
 
 
 # -- Sync, then statistics equal to an independent computation -----------------------------------

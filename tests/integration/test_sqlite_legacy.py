@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from vanta_vuln_stats.devstack.legacy import legacy_vulnerability_row
 from vanta_vuln_stats.model.fields import FIELDS, Resource, column_names
 from vanta_vuln_stats.model.records import Rejection, normalize, timestamp_to_iso
 from vanta_vuln_stats.storage import SQLiteStorage, VulnerabilityFilter, where_sql
@@ -83,34 +84,6 @@ def legacy_records() -> list[dict[str, Any]]:
     records[6]["deactivateMetadata"] = deactivation("2024-10-20T11:11:11.111Z")
     records[6]["deactivateMetadata"]["deactivatedUntilDate"] = "2025-01-01T00:00:00.000Z"
     return records
-
-
-def legacy_vulnerability_row(vuln: dict[str, Any], last_updated: str) -> tuple[Any, ...]:
-    metadata = vuln.get("deactivateMetadata")
-    return (
-        vuln["id"],
-        vuln.get("name"),
-        vuln.get("description"),
-        vuln.get("integrationId"),
-        vuln.get("packageIdentifier"),
-        vuln.get("vulnerabilityType"),
-        vuln.get("targetId"),
-        vuln.get("firstDetectedDate"),
-        vuln.get("sourceDetectedDate"),
-        vuln.get("lastDetectedDate"),
-        vuln.get("severity"),
-        vuln.get("cvssSeverityScore"),
-        vuln.get("scannerScore"),
-        vuln.get("isFixable"),
-        vuln.get("remediateByDate"),
-        vuln.get("externalURL"),
-        vuln.get("scanSource"),
-        json.dumps(metadata) if metadata else None,
-        json.dumps(vuln.get("relatedVulns", [])),
-        json.dumps(vuln.get("relatedUrls", [])),
-        last_updated,
-        json.dumps(vuln),
-    )
 
 
 def build_legacy_db(path: Path, *, first_version: bool = False) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from vanta_vuln_stats.stats.synthetic import SYNTHETIC_AS_OF
 from vanta_vuln_stats.storage.filters import VulnerabilityFilter
 from vanta_vuln_stats.storage.sqlite import SQLiteStorage
 
+from .legacy_reference import assert_legacy_equal, legacy_statistics
+
 V = Resource.VULNERABILITIES
 R = Resource.VULNERABILITY_REMEDIATIONS
 A = Resource.VULNERABLE_ASSETS
@@ -198,49 +200,6 @@ def conn(tenant: Tenant) -> Iterator[sqlite3.Connection]:
 
 # --------------------------------------------------------------------------------------------
 # The earlier tool's statistics, exactly as it computed them from raw records
-
-
-def legacy_statistics(vulns: list[dict[str, Any]]) -> dict[str, Any]:
-    by_severity: Counter[str] = Counter()
-    by_integration: Counter[str] = Counter()
-    scores: dict[str, list[float]] = {"critical": [], "high": [], "medium": [], "low": []}
-    fixable = deactivated = 0
-    assets, cves = set(), set()
-    for v in vulns:
-        severity = v.get("severity", "UNKNOWN")
-        by_severity[severity] += 1
-        by_integration[v.get("integrationId", "UNKNOWN")] += 1
-        fixable += 1 if v.get("isFixable") else 0
-        deactivated += 1 if v.get("deactivateMetadata") else 0
-        if v.get("targetId"):
-            assets.add(v["targetId"])
-        if v.get("name"):
-            cves.add(v["name"])
-        score = v.get("cvssSeverityScore")
-        if score and severity:
-            scores[severity.lower()].append(score)
-    return {
-        "total_count": len(vulns),
-        "by_severity": dict(by_severity),
-        "by_integration": dict(by_integration),
-        "fixable": fixable,
-        "not_fixable": len(vulns) - fixable,
-        "deactivated": deactivated,
-        "active": len(vulns) - deactivated,
-        "unique_assets_count": len(assets),
-        "unique_cves_count": len(cves),
-        "average_cvss_by_severity": {s: sum(x) / len(x) for s, x in scores.items() if x},
-    }
-
-
-def assert_legacy_equal(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key in LEGACY_KEYS:
-        if key == "average_cvss_by_severity":
-            assert actual[key].keys() == expected[key].keys()
-            for severity, mean in expected[key].items():
-                assert actual[key][severity] == pytest.approx(mean, rel=1e-12)
-        else:
-            assert actual[key] == expected[key], key
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,6 +48,35 @@ def _flatten(value: Any, path: str = "") -> Iterable[tuple[str, str]]:
         yield path, json.dumps(value)
 
 
+def legacy_vulnerability_row(vuln: dict[str, Any], last_updated: str) -> tuple[Any, ...]:
+    """A vulnerabilities row exactly as the earlier tool wrote it (its 22 columns, in order)."""
+    metadata = vuln.get("deactivateMetadata")
+    return (
+        vuln["id"],
+        vuln.get("name"),
+        vuln.get("description"),
+        vuln.get("integrationId"),
+        vuln.get("packageIdentifier"),
+        vuln.get("vulnerabilityType"),
+        vuln.get("targetId"),
+        vuln.get("firstDetectedDate"),
+        vuln.get("sourceDetectedDate"),
+        vuln.get("lastDetectedDate"),
+        vuln.get("severity"),
+        vuln.get("cvssSeverityScore"),
+        vuln.get("scannerScore"),
+        vuln.get("isFixable"),
+        vuln.get("remediateByDate"),
+        vuln.get("externalURL"),
+        vuln.get("scanSource"),
+        json.dumps(metadata) if metadata else None,
+        json.dumps(vuln.get("relatedVulns", [])),
+        json.dumps(vuln.get("relatedUrls", [])),
+        last_updated,
+        json.dumps(vuln),
+    )
+
+
 def legacy_store(conn: sqlite3.Connection, vulnerabilities: list[dict]) -> dict[str, int]:
     conn.executescript(LEGACY_DDL)
     now = datetime.utcnow().isoformat()  # naive UTC, exactly as the earlier tool wrote it
@@ -78,30 +107,7 @@ def legacy_store(conn: sqlite3.Connection, vulnerabilities: list[dict]) -> dict[
         cur.execute(
             "INSERT OR REPLACE INTO vulnerabilities VALUES "
             "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                vuln_id,
-                vuln.get("name"),
-                vuln.get("description"),
-                vuln.get("integrationId"),
-                vuln.get("packageIdentifier"),
-                vuln.get("vulnerabilityType"),
-                vuln.get("targetId"),
-                vuln.get("firstDetectedDate"),
-                vuln.get("sourceDetectedDate"),
-                vuln.get("lastDetectedDate"),
-                vuln.get("severity"),
-                vuln.get("cvssSeverityScore"),
-                vuln.get("scannerScore"),
-                vuln.get("isFixable"),
-                vuln.get("remediateByDate"),
-                vuln.get("externalURL"),
-                vuln.get("scanSource"),
-                json.dumps(metadata) if metadata else None,
-                json.dumps(vuln.get("relatedVulns", [])),
-                json.dumps(vuln.get("relatedUrls", [])),
-                now,
-                json.dumps(vuln),
-            ),
+            legacy_vulnerability_row(vuln, now),
         )
         if change:
             cur.execute(
@@ -132,9 +138,14 @@ def legacy_store(conn: sqlite3.Connection, vulnerabilities: list[dict]) -> dict[
 
 
 def legacy_statistics(conn: sqlite3.Connection) -> dict[str, Any]:
-    vulnerabilities = [
-        json.loads(row[0]) for row in conn.execute("SELECT raw_data FROM vulnerabilities")
-    ]
+    """The earlier tool's statistics of a database: load every raw_data row, then loop."""
+    rows = conn.execute("SELECT raw_data FROM vulnerabilities")
+    return legacy_statistics_of([json.loads(row[0]) for row in rows])
+
+
+def legacy_statistics_of(vulnerabilities: list[dict[str, Any]]) -> dict[str, Any]:
+    """The earlier tool's statistics of raw records, computed as it did (a Python loop). The
+    tests use it as the independent reference for the SQL statistics."""
     by_severity: dict[str, int] = defaultdict(int)
     by_integration: dict[str, int] = defaultdict(int)
     scores: dict[str, list[float]] = defaultdict(list)
