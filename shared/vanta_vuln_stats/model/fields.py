@@ -54,6 +54,7 @@ class Field:
     kind: Kind
     required: bool = False
     enum: tuple[str, ...] | None = None
+    tracked: bool = True
 
 
 class Resource(StrEnum):
@@ -84,7 +85,7 @@ VULNERABILITY_FIELDS: tuple[Field, ...] = (
     Field("target_id", "targetId", "string", required=True),
     Field("first_detected_date", "firstDetectedDate", "timestamp", required=True),
     Field("source_detected_date", "sourceDetectedDate", "timestamp"),
-    Field("last_detected_date", "lastDetectedDate", "timestamp"),
+    Field("last_detected_date", "lastDetectedDate", "timestamp", tracked=False),
     Field("severity", "severity", "string", required=True, enum=SEVERITIES),
     Field("cvss_severity_score", "cvssSeverityScore", "float"),
     Field("scanner_score", "scannerScore", "float"),
@@ -144,3 +145,8 @@ RAW_COLUMN = "raw_data"
 def column_names(resource: Resource) -> tuple[str, ...]:
     """Column order of a normalised row: the fields, then the raw JSON."""
     return (*(f.name for f in FIELDS[resource]), RAW_COLUMN)
+
+
+def tracked_columns(resource: Resource) -> tuple[str, ...]:
+    """The columns whose change is an "updated" event (never raw_data)."""
+    return tuple(f.name for f in FIELDS[resource] if f.tracked)

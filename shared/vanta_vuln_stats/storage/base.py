@@ -25,7 +25,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, Self
 
@@ -61,10 +61,21 @@ SyncStatus = Literal["running", "complete", "interrupted", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class SyncRun:
-    """An open sync run. ``started_at`` is UTC at millisecond precision (what the store keeps)."""
+    """An open sync run. ``started_at`` is UTC at millisecond precision (what the store keeps);
+    ``run_date`` is the day the run counts for (default: the UTC date it started)."""
 
     id: int
     started_at: datetime
+    run_date: date | None = None
+
+    @property
+    def day(self) -> date:
+        return self.run_date or self.started_at.date()
+
+    @property
+    def stamp(self) -> datetime:
+        """The time the run's rows and events carry: its run date at its time of day."""
+        return datetime.combine(self.day, self.started_at.timetz())
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +222,9 @@ class StorageBackend(ABC):
     """Where synced data is kept. One writer at a time; a context manager that closes itself."""
 
     @abstractmethod
-    def begin_sync(self, *, started_at: datetime | None = None) -> SyncRun:
+    def begin_sync(
+        self, *, started_at: datetime | None = None, run_date: date | None = None
+    ) -> SyncRun:
         """Open a run (``started_at`` defaults to now). Runs a crashed process left open are
         recorded as interrupted first."""
 
