@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -357,7 +357,9 @@ class SQLiteStorage(StorageBackend):
     # ----------------------------------------------------------------------------------------
     # Runs
 
-    def begin_sync(self, *, started_at: datetime | None = None) -> SyncRun:
+    def begin_sync(
+        self, *, started_at: datetime | None = None, run_date: date | None = None
+    ) -> SyncRun:
         started = _utc_ms(started_at or datetime.now(UTC))
         stamp = timestamp_to_iso(started)
         with self._transaction():

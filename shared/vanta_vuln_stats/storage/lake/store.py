@@ -225,6 +225,7 @@ class LakeStorage(StorageBackend):
     ) -> SyncRun:
         if self._run is not None:
             raise StoreError(f"A sync is already open on the lake {self.location.uri}.")
+        self.location.check_writable()
         started = _ms((started_at or datetime.now(UTC)).astimezone(UTC))
         sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=run_date)
         previous = self.manifest(sync.day)
@@ -506,7 +507,11 @@ class LakeStorage(StorageBackend):
 
         schema = layout.snapshot_schema(resource)
         tables = [
-            pq.read_table(self.location.path(entry["key"]), filesystem=self.location.filesystem)
+            pq.read_table(
+                self.location.path(entry["key"]),
+                filesystem=self.location.filesystem,
+                partitioning=None,
+            )
             for entry in sorted(entries, key=lambda e: e["key"])
         ]
         return pa.concat_tables(tables) if tables else schema.empty_table()
@@ -548,7 +553,9 @@ class LakeStorage(StorageBackend):
         key = previous.sync_history
         if not self.location.exists(key):
             return
-        table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+        table = pq.read_table(
+            self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+        )
         rows = table.num_rows
         status = pa.repeat(pa.scalar("superseded"), rows)
         table = table.set_column(table.schema.get_field_index("status"), "status", status)
@@ -665,7 +672,9 @@ class LakeStorage(StorageBackend):
         rows: list[dict[str, Any]] = []
         for key, _ in self.location.list(layout.SYNC_HISTORY_TABLE):
             if key.endswith(".parquet"):
-                table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+                table = pq.read_table(
+                    self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+                )
                 rows.extend(table.to_pylist())
         rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
         return [_summary_of(row) for row in rows]
@@ -737,7 +746,9 @@ class LakeStorage(StorageBackend):
         events: list[ChangeEvent] = []
         for manifest in self.manifests().values():
             for key in manifest.keys(layout.HISTORY_TABLE):
-                table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+                table = pq.read_table(
+                    self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+                )
                 if vuln_id is not None:
                     table = table.filter(pc.equal(table["vuln_id"], vuln_id))
                 for row in table.to_pylist():
