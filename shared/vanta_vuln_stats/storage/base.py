@@ -13,8 +13,14 @@ Change types (the earlier tool's meanings are kept):
     discovered   an id never stored before
     remediated   the finding became deactivated (``deactivateMetadata`` appeared)
     reactivated  it stopped being deactivated, or it was resolved and the API reports it again
-    updated      anything else in the record changed (``changed_fields`` names the columns)
+    updated      a tracked column changed (``model.tracked_columns``: severity, scores, SLA
+                 deadline, fixability, package, name, description, ...); ``changed_fields``
+                 names the tracked columns that differ
     resolved     a completed walk no longer returned it
+
+A record only seen again (``lastDetectedDate`` moved) or changed only in fields outside the model
+is no change: the current row takes the new record, but no event is written and nothing is
+counted. Every backend applies this one rule with the one list of tracked columns.
 
 Backends hold no state between calls that a crash could lose: a run's counts are written with
 each batch, so a later process can still report an interrupted run truthfully.
@@ -180,6 +186,8 @@ class ChangeEvent:
 
     ``sync_id`` is None for events written by the earlier tool. ``deactivation_date`` is the
     finding's ``deactivateMetadata.deactivatedOnDate`` at the time of the event.
+    ``changed_fields`` names the tracked columns that differed from the stored row (empty for
+    discovered and resolved; the earlier tool's events may name other columns).
     """
 
     id: int

@@ -11,16 +11,23 @@ unchanged, costs little. The other rows are read in full and classified, in this
     deactivateMetadata appeared             upsert, history 'remediated'
     deactivateMetadata went away            upsert, history 'reactivated'
     resolved earlier, reported again        upsert, history 'reactivated' (resolved_at cleared)
-    the record's JSON differs               upsert, history 'updated' with changed_fields
-    same JSON spelled differently           rewritten quietly, not a change (a database upgraded
-                                            from the earlier tool holds its own JSON spelling)
+    a tracked column differs                upsert, history 'updated' with changed_fields
+    no tracked column differs               upserted quietly, not a change: the current row
+                                            gets the new record, the history nothing
+
+Tracked columns are ``model.tracked_columns``, the rule every store shares: every model column
+except those that only say the scanner saw the record again (``last_detected_date``). So a
+record in which only lastDetectedDate moved, or only fields outside the model changed, or whose
+JSON is only spelled differently (a database upgraded from the earlier tool holds its own
+spelling) is rewritten without an event; JSON-valued columns compare by value for that reason.
 
 A finding resolved and then back deactivated counts as remediated, the more informative event.
-Remediations and assets get no history rows; their new and changed records are counted.
+Remediations and assets get no history rows; their new and changed records are counted by the
+same rule.
 
 ``changed_fields`` is recorded for every change of an existing row (remediated and reactivated
-included); it names the model columns that differ, or ``raw_data`` alone when only fields outside
-the model changed.
+included): the tracked columns that differ, in column order (an empty list when a resolved
+finding comes back unchanged).
 
 Times written by a run (last_updated, first_seen_at, last_seen_at, snapshot_date, resolved_at)
 are the run's start time, so every row a run touched carries the same stamp and a run's events
@@ -46,7 +53,13 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from vanta_vuln_stats.errors import StoreError
-from vanta_vuln_stats.model.fields import FIELDS, RAW_COLUMN, Resource, column_names
+from vanta_vuln_stats.model.fields import (
+    FIELDS,
+    RAW_COLUMN,
+    Resource,
+    column_names,
+    tracked_columns,
+)
 from vanta_vuln_stats.model.records import parse_timestamp, timestamp_to_iso
 from vanta_vuln_stats.storage import schema
 from vanta_vuln_stats.storage.base import (
@@ -84,6 +97,9 @@ _PAGE_SIZE = 16384
 _dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False).encode
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _COUNT_FIELDS = ("discovered", "updated", "remediated", "reactivated", "resolved")
+# Column kinds stored as JSON text: the same value may be spelled differently (key order,
+# escapes), so a textual difference is checked by value before it counts as a change.
+_JSON_KINDS = frozenset({"json", "strings"})
 
 
 def _iso_or_text(value: Any) -> Any:
@@ -129,6 +145,10 @@ class _Plan:
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     raw_index: int
+    # (index, column, compare as JSON) of each tracked column, and a getter of their values
+    # (one C-level tuple comparison tells whether any of them differs).
+    tracked: tuple[tuple[int, str, bool], ...]
+    tracked_values: Callable[[Sequence[Any]], tuple[Any, ...]]
     tracks_history: bool
     seen_times: bool  # first_seen_at / last_seen_at / resolved_at exist
     deactivated_index: int | None
@@ -181,6 +201,16 @@ def _build_plan(resource: Resource) -> _Plan:
     )
     touch_set = "last_seen_at = ?, last_seen_sync_id = ?" if seen_times else "last_seen_sync_id = ?"
     touch_sql = f"UPDATE {table} SET {touch_set} WHERE id IN (SELECT value FROM json_each(?))"
+    kinds = {spec.name: spec.kind for spec in FIELDS[resource]}
+    tracked = tuple(
+        (columns.index(name), name, kinds[name] in _JSON_KINDS)
+        for name in tracked_columns(resource)
+    )
+    indexes = [index for index, _, _ in tracked]
+    tracked_values = cast(
+        Callable[[Sequence[Any]], tuple[Any, ...]],
+        itemgetter(*indexes) if len(indexes) > 1 else lambda values: (values[indexes[0]],),
+    )
     return _Plan(
         resource=resource,
         table=table,
@@ -188,6 +218,8 @@ def _build_plan(resource: Resource) -> _Plan:
         get=cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], itemgetter(*columns)),
         converters=converters,
         raw_index=columns.index(RAW_COLUMN),
+        tracked=tracked,
+        tracked_values=tracked_values,
         tracks_history=tracks_history,
         seen_times=seen_times,
         deactivated_index=columns.index("is_deactivated") if tracks_history else None,
@@ -232,11 +264,22 @@ def _parse_time(text: object) -> datetime | None:
         return None
 
 
-def _same_record(old_raw: object, new_raw: str) -> bool:
+def _same_json(old: object, new: object) -> bool:
+    if old is None or new is None:
+        return False
     try:
-        return bool(json.loads(cast(str, old_raw)) == json.loads(new_raw))
+        return bool(json.loads(cast(str, old)) == json.loads(cast(str, new)))
     except (TypeError, ValueError):
         return False
+
+
+def _changed_columns(plan: _Plan, old: Sequence[Any], new: Sequence[Any]) -> list[str]:
+    """The tracked columns whose values differ, in column order (JSON text by value)."""
+    return [
+        name
+        for index, name, as_json in plan.tracked
+        if old[index] != new[index] and not (as_json and _same_json(old[index], new[index]))
+    ]
 
 
 class SQLiteStorage(StorageBackend):
@@ -485,30 +528,34 @@ class SQLiteStorage(StorageBackend):
         counts = dict.fromkeys(_COUNT_FIELDS, 0)
         deactivated = plan.deactivated_index
         raw_index = plan.raw_index
+        tracked_values = plan.tracked_values
         for record_id, values in batch.items():
             old = existing.get(record_id)
             if old is None:
                 change: str | None = "discovered"
                 changed: str | None = None
             else:
-                old_values = old[:width]
-                resolved = old[width] is not None
+                differ = (
+                    _changed_columns(plan, old, values)
+                    if tracked_values(old) != tracked_values(values)
+                    else []
+                )
                 change = None
                 if deactivated is not None:
-                    was, now = bool(old_values[deactivated]), bool(values[deactivated])
+                    was, now = bool(old[deactivated]), bool(values[deactivated])
                     if now and not was:
                         change = "remediated"
                     elif was and not now:
                         change = "reactivated"
                 if change is None:
-                    if resolved:
+                    if old[width] is not None:  # resolved, and reported again
                         change = "reactivated"
-                    elif not _same_record(old_values[raw_index], values[raw_index]):
+                    elif differ:
                         change = "updated"
-                changed = self._changed_fields(plan, old_values, values) if change else None
+                changed = _dumps(differ) if change else None
             upserts.append((*values, *seen_extra))
             if change is None:
-                continue  # the same record in another spelling: rewritten, not a change
+                continue  # seen again, or changed outside the tracked columns: no event
             counts[change] += 1
             if not plan.tracks_history:
                 continue
@@ -536,15 +583,6 @@ class SQLiteStorage(StorageBackend):
         if history:
             conn.executemany(_HISTORY_INSERT, history)
         return ChangeCounts(**counts)
-
-    @staticmethod
-    def _changed_fields(plan: _Plan, old: Sequence[Any], new: Sequence[Any]) -> str:
-        names = [
-            plan.columns[index]
-            for index in range(len(new))
-            if index != plan.raw_index and old[index] != new[index]
-        ]
-        return _dumps(names or [RAW_COLUMN])
 
     def store_rejections(self, run: SyncRun, rejections: Sequence[RejectedRecord]) -> None:
         if not rejections:
