@@ -460,6 +460,58 @@ def test_a_resolved_finding_that_comes_back_is_reactivated(store: SQLiteStorage)
     assert (fifth.reactivated, fifth.updated, fifth.discovered) == (1, 0, 0)
 
 
+def test_a_run_for_another_day_stamps_everything_on_that_day(store: SQLiteStorage) -> None:
+    full_sync(store, [raw_vulnerability(n) for n in range(3)], at=T0 - timedelta(days=5))
+    missed = (T0 - timedelta(days=2)).date()
+    started = T0 + timedelta(minutes=7, seconds=3, microseconds=456_789)
+    stamp = "2024-10-30T06:07:03.456Z"
+
+    run = store.begin_sync(started_at=started, run_date=missed)
+    store.store_batch(run, V, rows(V, [raw_vulnerability(0), raw_vulnerability(1, severity="LOW")]))
+    store.store_batch(run, V, rows(V, [raw_vulnerability(3)]))
+    store.store_rejections(run, [normalize(V, raw_vulnerability(2, severity="SEVERE"))])
+    summary = store.finish_sync(run, complete=[V], fetched={V: 4})
+
+    assert run.run_date == missed
+    assert run.started_at == datetime(2024, 11, 1, 6, 7, 3, 456_000, tzinfo=UTC)
+    assert run.stamp == datetime(2024, 10, 30, 6, 7, 3, 456_000, tzinfo=UTC)
+    assert summary.started_at == run.started_at  # the real start
+    assert query(store, "SELECT sync_date, started_at FROM sync_history WHERE id = ?", run.id) == [
+        (stamp, "2024-11-01T06:07:03.456Z")
+    ]
+    assert {
+        (e.vuln_id, e.change_type, e.snapshot_date)
+        for e in store.change_history(since=T0 - timedelta(days=3))
+    } == {
+        (vuln_id(1), "updated", run.stamp),
+        (vuln_id(3), "discovered", run.stamp),
+    }
+    marks = query(
+        store,
+        "SELECT id, first_seen_at, last_seen_at, last_updated, resolved_at FROM vulnerabilities "
+        "ORDER BY id",
+    )
+    first = "2024-10-27T06:00:00.000Z"
+    assert marks == [
+        (vuln_id(0), first, stamp, first, None),  # unchanged: seen marks only
+        (vuln_id(1), first, stamp, stamp, None),
+        (vuln_id(2), first, stamp, first, None),  # rejected, still reported: seen
+        (vuln_id(3), stamp, stamp, stamp, None),
+    ]
+
+
+def test_a_run_for_its_own_day_is_stamped_with_its_start(store: SQLiteStorage) -> None:
+    run = store.begin_sync(started_at=T0 + timedelta(hours=17))
+    explicit = store.begin_sync(started_at=T0 + timedelta(hours=17, minutes=59), run_date=T0.date())
+
+    assert run.run_date == T0.date() and run.stamp == run.started_at
+    assert explicit.stamp == explicit.started_at
+    assert query(store, "SELECT sync_date = started_at FROM sync_history ORDER BY id") == [
+        (1,),
+        (1,),
+    ]
+
+
 def test_an_incomplete_walk_never_resolves(store: SQLiteStorage) -> None:
     full_sync(store, [raw_vulnerability(n) for n in range(6)], assets=[raw_asset(1)], at=T0)
 

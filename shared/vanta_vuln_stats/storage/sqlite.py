@@ -29,10 +29,14 @@ same rule.
 included): the tracked columns that differ, in column order (an empty list when a resolved
 finding comes back unchanged).
 
-Times written by a run (last_updated, first_seen_at, last_seen_at, snapshot_date, resolved_at)
-are the run's start time, so every row a run touched carries the same stamp and a run's events
-sort together. A change to the normaliser that alters stored columns of unchanged records needs
-a migration (schema.py) to rewrite them: unchanged raw text is never re-read.
+Times written by a run (sync_date, last_updated, first_seen_at, last_seen_at, snapshot_date,
+resolved_at) are the run's stamp (``SyncRun.stamp``: its run date at its start's time of day,
+the start itself unless the run counts for another day), so every row a run touched carries the
+same stamp, a run's events sort together and a back-filled day lands on its date. The run's
+started_at and finished_at are the real times; rejected_records.rejected_at is the real time too.
+
+A change to the normaliser that alters stored columns of unchanged records needs a migration
+(schema.py) to rewrite them: unchanged raw text is never re-read.
 
 One writer at a time. A run left 'running' by a process that died is recorded as interrupted by
 the next ``begin_sync``; if that process was in fact alive, its next write fails with StoreError.
@@ -47,7 +51,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -72,6 +76,8 @@ from vanta_vuln_stats.storage.base import (
     SyncRun,
     SyncStatus,
     SyncSummary,
+    run_stamp,
+    run_times,
 )
 from vanta_vuln_stats.storage.filters import VulnerabilityFilter, where_sql
 from vanta_vuln_stats.storage.schema import (
@@ -400,9 +406,11 @@ class SQLiteStorage(StorageBackend):
     # ----------------------------------------------------------------------------------------
     # Runs
 
-    def begin_sync(self, *, started_at: datetime | None = None) -> SyncRun:
-        started = _utc_ms(started_at or datetime.now(UTC))
-        stamp = timestamp_to_iso(started)
+    def begin_sync(
+        self, *, started_at: datetime | None = None, run_date: date | None = None
+    ) -> SyncRun:
+        started, day = run_times(started_at, run_date)
+        stamp = timestamp_to_iso(run_stamp(started, day))
         with self._transaction():
             stale = [
                 row[0]
@@ -424,7 +432,7 @@ class SQLiteStorage(StorageBackend):
                 "new_count, updated_count, remediated_count, reactivated_count, resolved_count, "
                 "remediations_count, assets_count, rejected_count) "
                 "VALUES (?, ?, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0)",
-                (stamp, stamp),
+                (stamp, timestamp_to_iso(started)),
             )
             run_id = cursor.lastrowid
             if not self.has_data():
@@ -434,7 +442,7 @@ class SQLiteStorage(StorageBackend):
                 schema.drop_indexes(self._conn)
                 self._indexes_deferred = True
         assert run_id is not None
-        return SyncRun(id=run_id, started_at=started)
+        return SyncRun(id=run_id, started_at=started, run_date=day)
 
     def _restore_indexes(self) -> None:
         if self._indexes_deferred:
@@ -455,7 +463,7 @@ class SQLiteStorage(StorageBackend):
             if not record_id or record_id.__class__ is not str:
                 raise ValueError(f"a {plan.resource.value} row has no id: {record_id!r}")
             incoming[record_id] = row
-        stamp = timestamp_to_iso(run.started_at)
+        stamp = timestamp_to_iso(run.stamp)
         with self._transaction():
             self._require_running(run)
             counts = self._write_batch(plan, run, stamp, incoming)
@@ -621,7 +629,7 @@ class SQLiteStorage(StorageBackend):
                 self._upsert_resource(run.id, resource, {"rejected": count})
             # A stored record the API still lists, though in a shape that was rejected, is still
             # reported: marked seen so that the end of the walk does not call it resolved.
-            stamp_run = timestamp_to_iso(run.started_at)
+            stamp_run = timestamp_to_iso(run.stamp)
             for resource, ids in seen_ids.items():
                 plan = _PLANS[resource]
                 params = (stamp_run, run.id) if plan.seen_times else (run.id,)
@@ -640,7 +648,7 @@ class SQLiteStorage(StorageBackend):
         fetched: Mapping[Resource, int],
     ) -> SyncSummary:
         complete_set = {Resource(r) for r in complete}
-        stamp = timestamp_to_iso(run.started_at)
+        stamp = timestamp_to_iso(run.stamp)
         self._restore_indexes()
         with self._transaction():
             self._require_running(run)
