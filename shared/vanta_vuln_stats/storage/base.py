@@ -9,8 +9,8 @@ an error: committed batches stay, nothing is resolved). A run left open by a cra
 interrupted when the next run begins.
 
 A run has a run date, the day it counts for: the day it started (UTC) unless the caller says
-otherwise, as when a missed day is back-filled. Every row and event a run writes carries one
-timestamp, ``SyncRun.stamp``: the run date at the start's time of day. So a back-filled day
+otherwise, as when a missed day is back-filled. The records and change events a run writes carry
+one timestamp, ``SyncRun.stamp``: the run date at the start's time of day. So a back-filled day
 lands on its own date, and two stores written by one sync record the same time. When the run
 date is the start's own day the stamp is the start itself. The run's real start and end are
 kept as they were.
@@ -116,7 +116,7 @@ class SyncRun:
 
     @property
     def stamp(self) -> datetime:
-        """The timestamp of every row and event the run writes: ``run_date`` at the start's
+        """The timestamp of the records and events the run writes: ``run_date`` at the start's
         time of day (UTC, milliseconds); ``started_at`` when the run is for its own day."""
         return run_stamp(self.started_at, self.run_date)
 
@@ -235,7 +235,8 @@ class ChangeEvent:
     ``sync_id`` is None for events written by the earlier tool. ``deactivation_date`` is the
     finding's ``deactivateMetadata.deactivatedOnDate`` at the time of the event.
     ``changed_fields`` names the tracked columns that differed from the stored row (empty for
-    discovered and resolved; the earlier tool's events may name other columns).
+    discovered and resolved events; events recorded before "updated" meant a tracked change
+    may also name ``last_detected_date`` or ``raw_data``).
     """
 
     id: int
