@@ -303,7 +303,7 @@ from vanta_vuln_stats.storage.lake import LakeStorage
 
 store = LakeStorage(sys.argv[1], chunk_rows=200)
 run = store.begin_sync(run_date=date.fromisoformat(sys.argv[2]))
-records = list(Tenant(int(sys.argv[3])).iter_records("vulnerabilities", as_of=run.day))
+records = list(Tenant(int(sys.argv[3])).iter_records("vulnerabilities", as_of=run.run_date))
 store.store_batch(run, Resource.VULNERABILITIES, normalize_batch("vulnerabilities", records).rows)
 store._drain(store._run)
 os._exit(9)

@@ -95,7 +95,10 @@ def run_sync(
     run_date: date | None = None,
 ) -> SyncResult:
     """Fetch ``resources`` in turn into ``store``; returns the run's summary and tallies.
-    ``run_date`` is the day the sync counts for (default: today in UTC)."""
+
+    ``run_date`` is the day the run counts for (default: today, UTC): its rows and events are
+    stamped on that day, so a back-filled day lands on its own date.
+    """
     from vanta_vuln_stats.model import normalize_batch
 
     run = store.begin_sync(run_date=run_date)

@@ -17,6 +17,8 @@ from vanta_vuln_stats.storage.base import (
     SyncRun,
     SyncStatus,
     SyncSummary,
+    run_stamp,
+    run_times,
 )
 from vanta_vuln_stats.storage.filters import (
     DEFAULT_STATUSES,
@@ -44,6 +46,8 @@ __all__ = [
     "VulnerabilityFilter",
     "VulnerabilityStatus",
     "open_backend",
+    "run_stamp",
+    "run_times",
     "where_sql",
 ]
 

@@ -47,6 +47,7 @@ from vanta_vuln_stats.storage.base import (
     SyncRun,
     SyncStatus,
     SyncSummary,
+    run_times,
 )
 from vanta_vuln_stats.storage.lake import layout
 from vanta_vuln_stats.storage.lake.fs import LakeLocation
@@ -226,15 +227,15 @@ class LakeStorage(StorageBackend):
         if self._run is not None:
             raise StoreError(f"A sync is already open on the lake {self.location.uri}.")
         self.location.check_writable()
-        started = _ms((started_at or datetime.now(UTC)).astimezone(UTC))
-        sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=run_date)
-        previous = self.manifest(sync.day)
+        started, day = run_times(started_at, run_date)
+        sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=day)
+        previous = self.manifest(sync.run_date)
         if previous is not None:
             # Withdrawn before any part is overwritten: readers now see the day as absent.
-            self.location.delete(layout.commit_key(sync.day))
-            log.info("re-running %s: its earlier commit %s is withdrawn", sync.day, previous.run_id)
+            self.location.delete(layout.commit_key(sync.run_date))
+            log.info("re-running %s: commit %s withdrawn", sync.run_date, previous.run_id)
         run = _Run(sync=sync, run_id=layout.run_id_of(started), previous=previous)
-        run.backup_key = layout.backup_key(sync.day, started)
+        run.backup_key = layout.backup_key(sync.run_date, started)
         run.backup = self.location.open_output(run.backup_key)
         # Level 1: the backup must keep up with the sync; JSON still shrinks about 8x.
         run.backup_stream = gzip.GzipFile(fileobj=run.backup, mode="wb", compresslevel=1)
@@ -285,11 +286,11 @@ class LakeStorage(StorageBackend):
 
         schema = layout.snapshot_schema(resource)
         columns = [table[name] for name in schema.names if name != "run_date"]
-        columns.append(pa.repeat(pa.scalar(state.sync.day, pa.date32()), table.num_rows))
+        columns.append(pa.repeat(pa.scalar(state.sync.run_date, pa.date32()), table.num_rows))
         part = pa.Table.from_arrays(columns, schema=schema)
         chunk = state.chunks.get(resource.value, 0)
         state.chunks[resource.value] = chunk + 1
-        key = layout.part_key(resource.value, state.sync.day, chunk)
+        key = layout.part_key(resource.value, state.sync.run_date, chunk)
         self._upload(state, resource.value, key, part)
 
     def _upload(self, state: _Run, table_name: str, key: str, table: pa.Table) -> None:
@@ -368,14 +369,14 @@ class LakeStorage(StorageBackend):
                     pa.array([list(item.reasons) for item in items], pa.list_(pa.string())),
                     pa.array(raws, pa.string()),
                     pa.array([state.run_id] * len(items)),
-                    pa.array([state.sync.day] * len(items), pa.date32()),
+                    pa.array([state.sync.run_date] * len(items), pa.date32()),
                     pa.array([now] * len(items), schema.field("rejected_at").type),
                 ],
                 schema=schema,
             )
             chunk = state.chunks.get(f"rejects-{resource.value}", 0)
             state.chunks[f"rejects-{resource.value}"] = chunk + 1
-            key = layout.rejects_key(resource, state.sync.day, chunk)
+            key = layout.rejects_key(resource, state.sync.run_date, chunk)
             self._upload(state, layout.REJECTS_TABLE, key, table)
 
     def _close_backup(self, state: _Run) -> dict[str, Any] | None:
@@ -434,7 +435,7 @@ class LakeStorage(StorageBackend):
             if incomplete:
                 raise StoreError(f"The walk did not complete for {', '.join(incomplete)}.")
 
-            base = self._base_manifest(state.sync.day)
+            base = self._base_manifest(state.sync.run_date)
             states: dict[str, str] = {}
             for resource in Resource:
                 snapshot = self._read(self._files(state).get(resource.value, []), resource)
@@ -444,23 +445,23 @@ class LakeStorage(StorageBackend):
                     previous,
                     snapshot,
                     stamp=state.sync.stamp,
-                    run_date=state.sync.day,
+                    run_date=state.sync.run_date,
                     run_id=state.run_id,
                     complete=resource in complete_set,
                 )
                 for name in ("discovered", "updated", "remediated", "reactivated", "resolved"):
                     counts[resource][name] = getattr(change.counts, name)
-                key = layout.state_key(resource, state.sync.day)
+                key = layout.state_key(resource, state.sync.run_date)
                 self._upload(state, "_state", key, change.state)
                 states[resource.value] = key
                 if change.events is not None:
-                    history_key = layout.part_key(layout.HISTORY_TABLE, state.sync.day, 0)
+                    history_key = layout.part_key(layout.HISTORY_TABLE, state.sync.run_date, 0)
                     self._upload(state, layout.HISTORY_TABLE, history_key, change.events)
             self._drain(state)
             total = self._verify(state)
             self._delete_stale(state)
             finished = _ms(datetime.now(UTC))
-            history_key = layout.sync_history_key(state.sync.day, state.run_id)
+            history_key = layout.sync_history_key(state.sync.run_date, state.run_id)
             summary = self._sync_row(
                 state,
                 status="complete",
@@ -477,7 +478,7 @@ class LakeStorage(StorageBackend):
                 if name != "_state"
             }
             manifest = Manifest(
-                run_date=state.sync.day,
+                run_date=state.sync.run_date,
                 run_id=state.run_id,
                 stamp=state.sync.stamp,
                 started_at=state.sync.started_at,
@@ -489,7 +490,7 @@ class LakeStorage(StorageBackend):
                 counts={r.value: c for r, c in counts.items()},
                 sync_history=history_key,
             )
-            self.location.write_bytes(layout.commit_key(state.sync.day), manifest.to_json())
+            self.location.write_bytes(layout.commit_key(state.sync.run_date), manifest.to_json())
         except BaseException as exc:
             self._fail(state, exc)
             raise
@@ -529,7 +530,7 @@ class LakeStorage(StorageBackend):
         """Parts of this day that this run did not write (an earlier run had more chunks)."""
         written = {entry["key"] for entries in self._files(state).values() for entry in entries}
         for table in (*(r.value for r in Resource), layout.HISTORY_TABLE, layout.REJECTS_TABLE):
-            prefix = layout.partition_prefix(table, state.sync.day)
+            prefix = layout.partition_prefix(table, state.sync.run_date)
             for key, _ in list(self.location.list(prefix)):
                 if key not in written:
                     self.location.delete(key)
@@ -583,7 +584,7 @@ class LakeStorage(StorageBackend):
         sync = state.sync
         values: dict[str, Any] = {
             "run_id": state.run_id,
-            "run_date": sync.day,
+            "run_date": sync.run_date,
             "sync_date": sync.stamp,
             "started_at": sync.started_at,
             "finished_at": finished,
@@ -603,7 +604,7 @@ class LakeStorage(StorageBackend):
                 values[f"{resource.value}_{name}"] = counts.get(resource, {}).get(name, 0)
             values[f"{resource.value}_complete"] = resource in complete
         table = pa.Table.from_pylist([values], schema=schema)
-        key = layout.sync_history_key(sync.day, state.run_id)
+        key = layout.sync_history_key(sync.run_date, state.run_id)
         data = write_parquet_bytes(table)
         self.location.write_bytes(key, data)
         return _summary_of(values)
