@@ -1,0 +1,134 @@
+"""The Athena client: named SQL in, typed rows out, with what each query cost.
+
+User values never enter the SQL text. A query is a constant template with ``?`` placeholders;
+each value is rendered here as one SQL literal and sent in ``ExecutionParameters``, Athena's own
+parameter list, which it binds like ``EXECUTE ... USING``. The text sent is the template, byte for
+byte, so result reuse and the local cache see one query however the values differ.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from vanta_vuln_stats.errors import QueryParameterError
+
+__all__ = [
+    "ParameterValue",
+    "check_template",
+    "render_parameter",
+    "render_parameters",
+]
+
+ParameterValue = str | int | float | bool | Decimal | date | datetime | None
+
+# Athena accepts at most 1024 characters in one execution parameter (the API's own limit).
+MAX_PARAMETER_LENGTH = 1024
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+
+def render_parameter(value: ParameterValue, position: int = 1) -> str:
+    """``value`` as an Athena (Trino) SQL literal, for ``ExecutionParameters``.
+
+    Strings become ``'...'`` with every ``'`` doubled (the only escape a Trino string literal
+    has), so no value can end its literal early. Booleans are ``TRUE``/``FALSE``, integers plain
+    digits, floats a ``DOUBLE`` literal in exponent form (``1.5E0``; a plain ``1.5`` would be a
+    DECIMAL in Trino), decimals ``DECIMAL '1.50'``, dates ``DATE 'YYYY-MM-DD'``, datetimes
+    ``TIMESTAMP 'YYYY-MM-DD HH:MM:SS.fff'`` (aware ones converted to UTC first, the lake's zone)
+    and None ``NULL``. Any other type is a programming error (TypeError); a value that has no
+    literal (NaN, infinity) or is too long is a QueryParameterError naming ``position``.
+    """
+    # bool before int (bool is an int), datetime before date (datetime is a date).
+    if value is None:
+        literal = "NULL"
+    elif isinstance(value, bool):
+        literal = "TRUE" if value else "FALSE"
+    elif isinstance(value, int):
+        literal = str(int(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise QueryParameterError(f"Query parameter {position} is {value!r}, not a number.")
+        text = repr(value).upper()
+        literal = text if "E" in text else f"{text}E0"
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise QueryParameterError(f"Query parameter {position} is {value!r}, not a number.")
+        literal = f"DECIMAL '{value:f}'"
+    elif isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        spec = "microseconds" if value.microsecond % 1000 else "milliseconds"
+        literal = f"TIMESTAMP '{value.isoformat(sep=' ', timespec=spec)}'"
+    elif isinstance(value, date):
+        literal = f"DATE '{value.isoformat()}'"
+    elif isinstance(value, str):
+        literal = "'" + value.replace("'", "''") + "'"
+    else:
+        raise TypeError(
+            f"Query parameter {position} has type {type(value).__name__}; Athena parameters "
+            "take str, int, float, bool, Decimal, date, datetime or None."
+        )
+    if len(literal) > MAX_PARAMETER_LENGTH:
+        raise QueryParameterError(
+            f"Query parameter {position} is too long for Athena ({len(literal)} characters as a "
+            f"literal, at most {MAX_PARAMETER_LENGTH})."
+        )
+    return literal
+
+
+def render_parameters(values: Sequence[ParameterValue]) -> tuple[str, ...]:
+    """Every value as its literal, in placeholder order."""
+    if isinstance(values, str | bytes):
+        # A lone string would otherwise be taken for a sequence of one-character parameters.
+        raise TypeError("Query parameters must be a sequence of values, not one string.")
+    return tuple(render_parameter(value, position) for position, value in enumerate(values, 1))
+
+
+def check_template(sql: str, parameter_count: int) -> None:
+    """Refuse SQL that cannot be a parameterised template for ``parameter_count`` values.
+
+    The ``?`` placeholders outside string literals, quoted identifiers and comments must number
+    exactly ``parameter_count`` (a value formatted into the text instead of passed leaves the
+    counts unequal), and the text must be one statement (no ``;`` before the end). This catches
+    mistakes; the guarantee itself is that values only ever travel in ``ExecutionParameters``.
+    """
+    if not sql.strip():
+        raise ValueError("The SQL template is empty.")
+    placeholders = 0
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"":
+            # A literal or quoted identifier; a doubled quote inside it is an escaped quote.
+            i += 1
+            while i < n:
+                if sql[i] == ch:
+                    if i + 1 < n and sql[i + 1] == ch:
+                        i += 2
+                        continue
+                    break
+                i += 1
+            if i >= n:
+                raise ValueError("The SQL template has an unterminated quote.")
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                raise ValueError("The SQL template has an unterminated comment.")
+            i = end + 1
+        elif ch == "?":
+            placeholders += 1
+        elif ch == ";" and sql[i + 1 :].strip():
+            raise ValueError("The SQL template holds more than one statement.")
+        i += 1
+    if placeholders != parameter_count:
+        raise ValueError(
+            f"The SQL template has {placeholders} placeholder(s) and {parameter_count} "
+            "parameter(s) were given; every value must be passed as a parameter."
+        )
