@@ -220,6 +220,17 @@ def test_a_query_that_finished_as_it_timed_out_returns_its_rows():
     assert result.rows == [(1,)]
 
 
+def test_a_query_that_failed_as_it_timed_out_raises_its_failure():
+    clock = FakeClock()
+    fake = FakeAthena(
+        Script(states=("RUNNING", "FAILED"), reason="boom", finishes_before_stop=True),
+        clock=clock,
+        poll_seconds=2.0,
+    )
+    with pytest.raises(AthenaQueryFailed, match="boom"):
+        make_client(fake, clock, timeout=1.0).query("SELECT 1")
+
+
 def test_an_interrupt_while_waiting_cancels_the_query():
     fake = FakeAthena(Script(states=("RUNNING",)))
 
@@ -299,6 +310,7 @@ def test_a_second_identical_query_is_answered_without_starting_one():
     assert (second.bytes_scanned, second.cost_usd) == (0, 0.0)
     assert first.cost_usd > 0
     # A caller that changes its rows does not change the cache.
+    first.rows.append(("LOW", 1))
     second.rows.append(("LOW", 1))
     assert client.query(SEVERITY_COUNTS, PARAMETERS).rows == [("HIGH", 12)]
 

@@ -358,9 +358,10 @@ def _billed_cost(
 class QueryResult:
     """A finished query's rows (tuples in column order) and what this call cost.
 
-    ``bytes_scanned`` and ``cost_usd`` are this call's: zero when Athena reused an earlier result
-    (``reused``) or the local cache answered (``cached``; ``query_id`` is then the query whose
-    rows these are). ``seconds`` is the wall time of this call, from start to the last page.
+    ``bytes_scanned`` and ``cost_usd`` are this call's: the cost is zero when Athena reused an
+    earlier result (``reused``), and both are zero when the local cache answered (``cached``;
+    ``query_id`` is then the query whose rows these are). ``seconds`` is the wall time of this
+    call, from the start to the last page.
     """
 
     rows: list[tuple[Any, ...]]
@@ -658,7 +659,8 @@ class AthenaClient:
         )
         self._account(query_id, execution, cost, result.seconds, rows=len(rows))
         if self.cache is not None:
-            self.cache.put(key, result)
+            # A copy of the row list, so a caller that edits its rows does not edit the cache.
+            self.cache.put(key, replace(result, rows=list(rows)))
         return result
 
     # -- the steps
@@ -776,8 +778,9 @@ class AthenaClient:
         )
 
     def _time_out(self, query_id: str, last: _Execution, started: float) -> _Execution:
-        """Stop the query, then look once more: it may have finished meanwhile (its result is
-        then used), otherwise what it scanned before stopping is what it costs."""
+        """Stop the query, then look once more: it may have ended meanwhile (a success returns
+        its rows, a failure raises as one), otherwise what it scanned before stopping is what it
+        costs."""
         cancel_requested = self._stop(query_id)
         try:
             final = self._describe(query_id)
@@ -785,6 +788,8 @@ class AthenaClient:
             final = last
         if final.state == "SUCCEEDED":
             return final
+        if final.state == "FAILED":
+            raise self._failed(query_id, final, started)
         cost = _billed_cost(
             "CANCELLED", final.statement_type, final.bytes_scanned, False, self.price_per_tb
         )
