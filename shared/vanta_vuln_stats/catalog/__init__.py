@@ -1,4 +1,5 @@
 """The Glue Data Catalog over the lake.
 
 - ``types``: the Arrow -> Athena type map (the one place types are translated).
+- ``tables``: the five tables and the Glue definitions of tables and partitions.
 """
