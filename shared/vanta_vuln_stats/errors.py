@@ -52,3 +52,8 @@ class RateLimitedError(VantaApiError):
 class StoreError(UserInputError):
     """The store given cannot be used: not a SQLite file, unreadable, written by a newer version,
     or held by another writer. The message names the file."""
+
+
+class CatalogError(VantaVulnStatsError):
+    """An AWS Glue call failed (access denied, throttled beyond the retries, unreachable, a
+    partition refused). The message names the call and AWS's reason."""
