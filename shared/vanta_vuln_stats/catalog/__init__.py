@@ -6,6 +6,7 @@ commit manifests, so Athena sees exactly the committed days.
 - ``tables``: the five tables and the Glue definitions of tables and partitions.
 - ``glue``: ``GlueCatalog``, the only code that calls AWS Glue (boto3, imported lazily).
 - ``lake``: sync, per-day registration and removal, and status/drift against a lake.
+- ``command``: ``vanta-vuln-stats catalog sync|status``.
 """
 
 from __future__ import annotations
