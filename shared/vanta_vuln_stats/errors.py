@@ -55,5 +55,6 @@ class StoreError(UserInputError):
 
 
 class CatalogError(VantaVulnStatsError):
-    """An AWS Glue call failed (access denied, throttled beyond the retries, unreachable, a
-    partition refused). The message names the call and AWS's reason."""
+    """An AWS call of the catalog failed: a Glue call (access denied, throttled beyond the
+    retries, unreachable, a partition refused) or reading the lake's commit manifests on S3.
+    The message names the call and AWS's reason."""

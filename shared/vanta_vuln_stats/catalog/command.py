@@ -180,7 +180,10 @@ def render_sync(result: CatalogSync) -> str:
                 parts += f"; removed {len(table.removed)}: {_days(table.removed)}"
             lines.append(f"  {table.name:<{width}}  {what}; {parts}")
         added = sum(len(t.added) for t in result.tables)
-        lines.append(f"Done: {added} partition(s) registered, {registered} in all.")
+        if any(t.projection for t in result.tables):
+            lines.append(f"Done: {added} partition(s) registered; projected tables need none.")
+        else:
+            lines.append(f"Done: {added} partition(s) registered, {registered} in all.")
     for table in result.tables:
         if table.extra:
             lines.append(

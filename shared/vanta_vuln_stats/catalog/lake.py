@@ -70,6 +70,16 @@ def lake_url(lake: LakeStorage) -> str:
     return lake.location.uri
 
 
+def _manifests(lake: LakeStorage) -> dict[date, Manifest]:
+    try:
+        return lake.manifests()
+    except OSError as exc:  # S3 refused or failed (access denied, throttled beyond retries)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogError(
+            f"Reading the commit manifests of the lake {lake.location.uri} failed: {reason}"
+        ) from exc
+
+
 # --------------------------------------------------------------------------------------------
 # What the lake says the catalog should hold
 
@@ -243,7 +253,7 @@ def sync_catalog(
     ``prune``: remove registered partitions that no committed day backs (else only reported).
     """
     url = lake_url(lake)
-    manifests = lake.manifests()
+    manifests = _manifests(lake)
     committed = committed_partitions(manifests)
     first_year = _first_year(manifests)
     created_db = False
@@ -429,7 +439,7 @@ def catalog_status(catalog: GlueCatalog, lake: LakeStorage, database: str) -> Ca
     """Compare the database with the lake: tables, column drift, partitions registered vs
     committed. Reads only; projected tables need no registered partitions."""
     url = lake_url(lake)
-    manifests = lake.manifests()
+    manifests = _manifests(lake)
     committed = committed_partitions(manifests)
     first_year = _first_year(manifests)
     exists = catalog.get_database(database) is not None
