@@ -52,3 +52,9 @@ class RateLimitedError(VantaApiError):
 class StoreError(UserInputError):
     """The store given cannot be used: not a SQLite file, unreadable, written by a newer version,
     or held by another writer. The message names the file."""
+
+
+class CatalogError(VantaVulnStatsError):
+    """An AWS call of the catalog failed: a Glue call (access denied, throttled beyond the
+    retries, unreachable, a partition refused) or reading the lake's commit manifests on S3.
+    The message names the call and AWS's reason."""
