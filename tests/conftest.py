@@ -18,6 +18,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
         "VANTA_DATABASE",
         "VANTA_STORAGE_BACKEND",
         "VANTA_LAKE",
+        "VANTA_GLUE_DATABASE",
         "AWS_ENDPOINT_URL_S3",
         "AWS_REGION",
         "VANTA_CREDENTIALS_FILE",

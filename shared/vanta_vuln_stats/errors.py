@@ -54,6 +54,12 @@ class StoreError(UserInputError):
     or held by another writer. The message names the file."""
 
 
+class CatalogError(VantaVulnStatsError):
+    """An AWS call of the catalog failed: a Glue call (access denied, throttled beyond the
+    retries, unreachable, a partition refused) or reading the lake's commit manifests on S3.
+    The message names the call and AWS's reason."""
+
+
 class QueryParameterError(UserInputError):
     """A query parameter cannot be sent as a SQL literal (NaN, infinite, or too long for
     Athena's 1024-character limit on one execution parameter). The message names its position."""
