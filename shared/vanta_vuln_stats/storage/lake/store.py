@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,10 +54,19 @@ from vanta_vuln_stats.storage.lake.fs import LakeLocation
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from vanta_vuln_stats.storage.filters import VulnerabilityFilter
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "LakeStorage", "Manifest"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "PARQUET_OPTIONS",
+    "LakeStorage",
+    "Manifest",
+    "backup_lines",
+    "parquet_writer",
+    "write_parquet_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +81,40 @@ def _ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
+# How every Parquet file of the lake is written: the given schema (never inferred), zstd, column
+# statistics on (min/max per row group for pruning), timestamps kept at milliseconds.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": COMPRESSION,
+    "write_statistics": True,
+    "coerce_timestamps": "ms",
+    "allow_truncated_timestamps": False,
+    "store_schema": True,
+}
+
+
 def write_parquet_bytes(table: pa.Table) -> bytes:
-    """A table as Parquet: the given schema (never inferred), zstd, one row group per
-    ``DEFAULT_CHUNK_ROWS`` rows, column statistics on (min/max per row group for pruning)."""
+    """A table as Parquet (``PARQUET_OPTIONS``), one row group per ``DEFAULT_CHUNK_ROWS`` rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression=COMPRESSION,
-        row_group_size=DEFAULT_CHUNK_ROWS,
-        write_statistics=True,
-        coerce_timestamps="ms",
-        allow_truncated_timestamps=False,
-        store_schema=True,
-    )
+    pq.write_table(table, sink, row_group_size=DEFAULT_CHUNK_ROWS, **PARQUET_OPTIONS)
     return sink.getvalue().to_pybytes()
+
+
+def parquet_writer(sink: Any, schema: pa.Schema) -> pq.ParquetWriter:
+    """A streaming writer with the same options, for files too large to hold in memory; the
+    caller writes row groups of at most ``DEFAULT_CHUNK_ROWS`` rows and closes it."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS)
+
+
+def backup_lines(resource: Resource, raws: Iterable[str]) -> bytes:
+    """NDJSON lines of a run's raw backup: ``{"resource":"...","record":<raw JSON>}`` per record
+    (readers find a resource's lines by that fixed prefix)."""
+    head = b'{"resource":"' + resource.value.encode() + b'","record":'
+    return b"".join(head + raw.encode() + b"}\n" for raw in raws)
 
 
 @dataclass
@@ -311,9 +336,8 @@ class LakeStorage(StorageBackend):
             files.setdefault(table_name, []).append(future.result())
         return files
 
-    def _backup(self, state: _Run, resource: Resource, raws: Iterator[str] | Any) -> None:
-        head = b'{"resource":"' + resource.value.encode() + b'","record":'
-        state.backup_stream.write(b"".join(head + raw.encode() + b"}\n" for raw in raws))
+    def _backup(self, state: _Run, resource: Resource, raws: Iterable[str]) -> None:
+        state.backup_stream.write(backup_lines(resource, raws))
 
     def store_rejections(self, run: SyncRun, rejections: Sequence[RejectedRecord]) -> None:
         state = self._require(run)
