@@ -554,3 +554,34 @@ def test_required_values_missing_in_the_source_are_filled_as_documented(sources,
     assert row["integration_id"] == "UNKNOWN"
     assert row["is_fixable"] is False
     assert validate(destination).ok
+
+
+def test_a_run_that_died_is_named_and_rolled_back_from_its_plan(sources, tmp_path, monkeypatch):
+    from vanta_vuln_stats.storage.lake.migration import runs, writer
+
+    def die(self) -> None:
+        raise RuntimeError("the process was killed")
+
+    # A process that dies does not clean up after itself: no removal, then death mid-run.
+    monkeypatch.setattr(runs, "_remove_quietly", lambda location, keys: None)
+    monkeypatch.setattr(writer._Writer, "_history", die)
+    lake = tmp_path / "lake"
+    with pytest.raises(RuntimeError):
+        migrate(sources["project"], str(lake))
+    monkeypatch.undo()
+    left = objects(str(lake))
+    [manifest_key] = [key for key in left if key.startswith("_migrations/")]
+    run_id = manifest_key.removeprefix("_migrations/").removesuffix(".json")
+    assert any(key.startswith("vulnerabilities/") for key in left)
+
+    again = run_cli("migrate", "--from", str(sources["project"]), "--to", str(lake))
+    assert _one_line_error(again) == (
+        f"Error: The destination {lake} holds migration run {run_id}, which did not finish; "
+        f"remove it with --rollback {run_id} or choose another destination."
+    )
+    checked = run_cli("migrate", "--to", str(lake), "--validate")
+    assert checked.code == 1
+    assert f"Problem: run {run_id} did not complete (status running)" in checked.out
+    undone = run_cli("migrate", "--to", str(lake), "--rollback", run_id)
+    assert undone.code == 0, undone.err
+    assert objects(str(lake)) == {}
