@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +95,14 @@ def build_earlier_tool_db(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def build_project_db(path: Path) -> Path:
     """This project's store: two complete daily syncs of all three resources (with rejected
-    records and resolved findings), then an interrupted run."""
+    records and resolved findings), the second a back-fill run days later for its own day, then
+    an interrupted run."""
     tenant = Tenant(200, seed=9)
     with SQLiteStorage(path) as store:
         for offset in range(2):
             day = BASE_DATE + timedelta(days=offset)
-            run = store.begin_sync(started_at=datetime.combine(day, datetime.min.time(), UTC))
+            started = datetime.combine(day + timedelta(days=4 * offset), time(7), UTC)
+            run = store.begin_sync(started_at=started, run_date=day)
             fetched = {}
             for resource in Resource:
                 served = [
@@ -157,6 +159,7 @@ class SourceFacts:
     history_days: Counter[date]
     history_types: Counter[str]
     sync_statuses: Counter[str]
+    sync_days: Counter[date]  # the day each run counted for (the date of its sync_date)
     last_complete_day: date
     raw: dict[str, dict[str, Any]]  # vulnerability id -> raw record
 
@@ -187,13 +190,14 @@ def facts(path: Path) -> SourceFacts:
         days: Counter[date] = Counter()
         types: Counter[str] = Counter()
         for when, change in history:
-            days[datetime.fromisoformat(when.replace("Z", "+00:00")).date()] += 1
+            days[_day_of(when)] += 1
             types[change] += 1
         sync_columns = {c[1] for c in conn.execute("PRAGMA table_info(sync_history)")}
         status = "status" if "status" in sync_columns else "'complete'"
         syncs = conn.execute(f"SELECT {status}, sync_date FROM sync_history").fetchall()
         statuses = Counter(s for s, _ in syncs)
         last = max(d for s, d in syncs if s == "complete")
+        sync_days = Counter(_day_of(d) for _, d in syncs)
         raw = {
             vuln_id: json.loads(text)
             for vuln_id, text in conn.execute("SELECT id, raw_data FROM vulnerabilities")
@@ -204,9 +208,14 @@ def facts(path: Path) -> SourceFacts:
         days,
         types,
         statuses,
-        datetime.fromisoformat(last.replace("Z", "+00:00")).date(),
+        sync_days,
+        _day_of(last),
         raw,
     )
+
+
+def _day_of(text: str) -> date:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
 # -- What the lake holds -------------------------------------------------------------------------
@@ -225,7 +234,7 @@ def objects(destination: str) -> dict[str, int]:
 
 def read(destination: str, key: str) -> pa.Table:
     location = LakeLocation.parse(destination)
-    return pq.read_table(location.path(key), filesystem=location.filesystem)
+    return pq.read_table(location.path(key), filesystem=location.filesystem, partitioning=None)
 
 
 def report_rows(out: str) -> dict[str, int]:
@@ -375,6 +384,16 @@ def _assert_lake_holds_the_source(destination: str, expected: SourceFacts, run_i
         assert Counter(r.status for r in runs) == expected.sync_statuses - Counter(
             {"running": expected.sync_statuses["running"]}
         )
+        # Runs keep their days too: each in the partition of the day it counted for.
+        sync_days: Counter[date] = Counter()
+        for key in commit.keys(layout.SYNC_HISTORY_TABLE):
+            for day_of_run in read(destination, key)["run_date"].to_pylist():
+                assert key.startswith(
+                    layout.partition_prefix(layout.SYNC_HISTORY_TABLE, day_of_run)
+                )
+                sync_days[day_of_run] += 1
+        assert sync_days == expected.sync_days
+        assert commit.sync_history in commit.keys(layout.SYNC_HISTORY_TABLE)
         rejects = sum(read(destination, key).num_rows for key in commit.keys("rejects"))
         assert rejects == expected.rows["rejected_records"]
 
@@ -450,8 +469,7 @@ def test_the_next_sync_into_the_lake_sees_only_real_changes(kind, sources, tmp_p
             store.store_batch(run, resource, rows)
             fetched[resource] = len(rows)
         summary = store.finish_sync(run, complete=resources, fetched=fetched)
-    # (Updates are left out: which field changes count as one is the stores' own rule.)
-    compared = ("discovered", "remediated", "reactivated", "resolved")
+    compared = ("discovered", "updated", "remediated", "reactivated", "resolved")
     for resource in resources:
         lake_counts, store_counts = lake_changes[resource], summary.counts(resource).changes
         for name in compared:

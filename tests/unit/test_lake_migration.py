@@ -166,7 +166,7 @@ def test_a_run_of_the_earlier_tool_and_a_cut_off_run_map_to_sync_history() -> No
             )
         },
     )
-    row = sync_history_row(earlier, "2026-01-02T07:00:00.000000")
+    row = sync_history_row(earlier, started)
     table = pa.Table.from_pylist([row], schema=layout.sync_history_schema())
     assert table.num_rows == 1
     assert row["run_id"] == layout.run_id_of(started)
@@ -175,11 +175,18 @@ def test_a_run_of_the_earlier_tool_and_a_cut_off_run_map_to_sync_history() -> No
     assert row["vulnerable_assets_fetched"] == 0 and row["vulnerable_assets_complete"] is False
     assert row["duration_seconds"] is None
 
-    cut_off = SyncSummary(id=2, status="running", started_at=started, finished_at=None)
-    row = sync_history_row(cut_off, None)
+    # A back-fill: started on the 5th for the 2nd; its day is the one it counted for.
+    backfill = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    cut_off = SyncSummary(id=2, status="running", started_at=backfill, finished_at=None)
+    row = sync_history_row(cut_off, started)
     assert row["status"] == "interrupted"
     assert row["message"] == "the process ended before the sync finished"
-    assert row["sync_date"] == started
+    assert (row["run_date"], row["sync_date"], row["started_at"]) == (
+        date(2026, 1, 2),
+        started,
+        backfill,
+    )
+    assert row["run_id"] == layout.run_id_of(backfill)
 
 
 def test_run_ids_are_recognised() -> None:

@@ -70,8 +70,13 @@ class Plan:
     entries: dict[str, Entry] = field(default_factory=dict)
     snapshot_rows: dict[Resource, int] = field(default_factory=dict)
     history_days: dict[date, int] = field(default_factory=dict)
+    run_stamps: dict[int, datetime] = field(default_factory=dict)
     sync_days: dict[date, list[SyncSummary]] = field(default_factory=dict)
     reject_groups: dict[tuple[date, str], int] = field(default_factory=dict)
+
+    def stamp_of(self, run: SyncSummary) -> datetime:
+        """A source run's stamp (its sync_date), or its start when it has none."""
+        return self.run_stamps.get(run.id, run.started_at)
 
     @property
     def last_day(self) -> date:
@@ -119,7 +124,9 @@ def make_plan(db: SourceDatabase, *, started_at: datetime, chunk_rows: int) -> P
 
     source = str(db.info.path)
     last = db.last_complete_sync()
-    stamp = last.started_at if last is not None else started_at
+    stamps = db.run_stamps()
+    # The day the last complete sync counted for (its run date, in its stamp).
+    stamp = stamps.get(last.id, last.started_at) if last is not None else started_at
     run_date = stamp.date()
     plan = Plan(
         run_id=layout.run_id_of(started_at),
@@ -128,6 +135,7 @@ def make_plan(db: SourceDatabase, *, started_at: datetime, chunk_rows: int) -> P
         stamp=stamp,
         last_sync=last,
         chunk_rows=chunk_rows,
+        run_stamps=stamps,
     )
     backup = 0
     for resource in Resource:
@@ -183,7 +191,7 @@ def make_plan(db: SourceDatabase, *, started_at: datetime, chunk_rows: int) -> P
     runs = db.runs()
     plan.sync_days = {run_date: []}  # the committed day always has its file, maybe empty
     for run in runs:
-        plan.sync_days.setdefault(run.started_at.date(), []).append(run)
+        plan.sync_days.setdefault(plan.stamp_of(run).date(), []).append(run)
     plan.sync_days = dict(sorted(plan.sync_days.items()))
     plan.entries[layout.SYNC_HISTORY_TABLE] = Entry(
         layout.SYNC_HISTORY_TABLE,

@@ -73,19 +73,11 @@ def _objects(location: LakeLocation) -> Iterator[str]:
             yield location.key_of(info.path)
 
 
-def _check_bucket(location: LakeLocation) -> None:
-    import pyarrow.fs as pafs
-
-    if not location.is_s3:
-        return
-    bucket = location.root.split("/", 1)[0]
-    if location.filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
-        raise StoreError(f"The S3 bucket {bucket} of {location.uri} does not exist.")
-
-
 def _require_empty(location: LakeLocation) -> None:
     """A migration writes only into an empty destination (see docs/MIGRATION.md: no merge)."""
-    _check_bucket(location)
+    if location.is_s3:
+        location.check_writable()  # a missing bucket or no access, said at once (a local
+        # folder is made when the first object is written, so a dry run leaves none)
     days = sorted(key.rsplit("/", 1)[-1].removesuffix(".json") for key, _ in _commits(location))
     if days:
         span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]}"

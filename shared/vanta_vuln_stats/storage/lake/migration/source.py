@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vanta_vuln_stats.errors import StoreError
+from vanta_vuln_stats.model.records import parse_timestamp
 from vanta_vuln_stats.storage import schema
 from vanta_vuln_stats.storage.base import SyncSummary
 from vanta_vuln_stats.storage.sqlite import SQLiteStorage
@@ -73,9 +74,15 @@ class SourceDatabase:
     def runs(self) -> list[SyncSummary]:
         return self.store.sync_history()
 
-    def sync_dates(self) -> dict[int, str]:
-        """Each run's sync_date as stored (the earlier tool's column)."""
-        return dict(self.conn.execute(f"SELECT id, sync_date FROM {schema.SYNC_TABLE}"))
+    def run_stamps(self) -> dict[int, datetime]:
+        """Each run's stamp: its sync_date, the time the rows it wrote carry (its run date at its
+        start's time of day; the start itself for the earlier tool's runs and most others)."""
+        stamps = {}
+        for run_id, text in self.conn.execute(f"SELECT id, sync_date FROM {schema.SYNC_TABLE}"):
+            stamp = parse_time(text)
+            if stamp is not None:
+                stamps[run_id] = stamp
+        return stamps
 
     def last_complete_sync(self) -> SyncSummary | None:
         complete = [run for run in self.runs() if run.status == "complete"]
@@ -196,8 +203,6 @@ def open_source(
 
 
 def parse_time(text: object) -> datetime | None:
-    from vanta_vuln_stats.model.records import parse_timestamp
-
     if not isinstance(text, str):
         return None
     try:

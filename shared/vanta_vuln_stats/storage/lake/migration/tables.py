@@ -47,14 +47,15 @@ def _first_seen_sql(resource: Resource) -> str:
     if resource is Resource.VULNERABILITY_REMEDIATIONS:
         # The SQLite store keeps no first sighting of a remediation record: its last change
         # (last_updated) is the earliest time known.
-        return "coalesce(t.last_updated, s.started_at, :stamp)"
+        return "coalesce(t.last_updated, s.sync_date, :stamp)"
     return "coalesce(t.first_seen_at, t.last_seen_at, t.last_updated, :stamp)"
 
 
 def _last_seen_sql(resource: Resource) -> str:
     if resource is Resource.VULNERABILITY_REMEDIATIONS:
-        # Seen last by the run in last_seen_sync_id (unchanged records are only marked seen).
-        return "coalesce(s.started_at, t.last_updated, :stamp)"
+        # Seen last by the run in last_seen_sync_id (unchanged records are only marked seen);
+        # its sync_date is the stamp that run's rows carry.
+        return "coalesce(s.sync_date, t.last_updated, :stamp)"
     return "coalesce(t.last_seen_at, t.last_updated, t.first_seen_at, :stamp)"
 
 

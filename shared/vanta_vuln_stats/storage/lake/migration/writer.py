@@ -13,7 +13,7 @@ import gzip
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vanta_vuln_stats.errors import StoreError
@@ -26,7 +26,7 @@ from vanta_vuln_stats.storage.lake.fs import LakeLocation
 from vanta_vuln_stats.storage.lake.migration import tables
 from vanta_vuln_stats.storage.lake.migration.checksum import TableChecksum
 from vanta_vuln_stats.storage.lake.migration.plan import Plan
-from vanta_vuln_stats.storage.lake.migration.source import SourceDatabase, parse_time
+from vanta_vuln_stats.storage.lake.migration.source import SourceDatabase
 from vanta_vuln_stats.storage.lake.store import (
     DEFAULT_CHUNK_ROWS,
     backup_lines,
@@ -317,9 +317,8 @@ class _Writer:
         label = layout.SYNC_HISTORY_TABLE
         sync_schema = layout.sync_history_schema()
         self._started(label, self.plan.entries[label].rows)
-        dates = self.db.sync_dates()
         for day, runs in self.plan.sync_days.items():
-            rows = [sync_history_row(run, dates.get(run.id)) for run in runs]
+            rows = [sync_history_row(run, self.plan.stamp_of(run)) for run in runs]
             table = pa.Table.from_pylist(rows, schema=sync_schema)
             self._part(label, layout.sync_history_key(day, self.plan.run_id), table)
             self._done(label, len(rows))
@@ -371,13 +370,14 @@ class _Writer:
         return chunk
 
 
-def sync_history_row(run: SyncSummary, sync_date: str | None) -> dict[str, Any]:
+def sync_history_row(run: SyncSummary, stamp: datetime) -> dict[str, Any]:
     """A run of the SQLite store as a row of the lake's sync_history (``sync_history_schema``).
 
     The store's reading of its runs is used as it is (an earlier tool's run has its
-    vulnerability numbers only). A run still marked running was cut off: it becomes interrupted,
-    as the SQLite store records it at its next sync. The lake's bookkeeping columns a SQLite run
-    cannot have (superseded_by, base_run_date, bytes_written) are NULL."""
+    vulnerability numbers only). ``stamp`` is the run's sync_date: its run date at its start's
+    time of day, as in a lake run's row. A run still marked running was cut off: it becomes
+    interrupted, as the SQLite store records it at its next sync. The lake's bookkeeping columns
+    a SQLite run cannot have (superseded_by, base_run_date, bytes_written) are NULL."""
     status, message = run.status, run.message
     if status == "running":
         status = "interrupted"
@@ -385,8 +385,8 @@ def sync_history_row(run: SyncSummary, sync_date: str | None) -> dict[str, Any]:
     started, finished = run.started_at, run.finished_at
     row: dict[str, Any] = {
         "run_id": layout.run_id_of(started),
-        "run_date": started.date(),
-        "sync_date": parse_time(sync_date) or started,
+        "run_date": stamp.date(),
+        "sync_date": stamp,
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": (
