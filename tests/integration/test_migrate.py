@@ -603,3 +603,33 @@ def test_a_run_that_died_is_named_and_rolled_back_from_its_plan(sources, tmp_pat
     undone = run_cli("migrate", "--to", str(lake), "--rollback", run_id)
     assert undone.code == 0, undone.err
     assert objects(str(lake)) == {}
+
+
+def test_the_glue_catalog_registers_every_day_the_migration_wrote(
+    sources, moto_endpoint, monkeypatch
+):
+    """Athena must see the migrated history on its own dates: the catalog registers the
+    partitions of every day the migration's commit has files under, not only the committed
+    day."""
+    from vanta_vuln_stats.catalog import GlueCatalog, open_lake, sync_catalog
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    destination = f"s3://{bucket}/vanta"
+    expected = facts(sources["project"])
+    result = migrate(sources["project"], destination)
+    database = f"vanta_{uuid.uuid4().hex[:10]}"
+    with open_lake(destination) as lake:
+        synced = sync_catalog(GlueCatalog(), lake, database)
+    assert synced.committed_days == [result.plan.run_date]
+    glue = boto3.client("glue", region_name="us-east-1")
+
+    def days(table: str) -> set[date]:
+        partitions = glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]
+        return {date(*(int(v) for v in p["Values"])) for p in partitions}
+
+    assert days("vanta_vulnerability_history") == set(expected.history_days)
+    assert days("vanta_sync_history") == set(expected.sync_days)
+    for resource in Resource:
+        assert days(f"vanta_{resource.value}") == {result.plan.run_date}

@@ -193,3 +193,13 @@ def test_run_ids_are_recognised() -> None:
     assert layout.is_run_id("20261129T081502123Z")
     for text in ("", "20261129T081502123", "../20261129T081502123Z", "2026-11-29"):
         assert not layout.is_run_id(text)
+
+
+def test_the_day_of_a_partitioned_key_is_read_back() -> None:
+    day = date(2026, 2, 28)
+    assert layout.partition_day(layout.part_key(layout.HISTORY_TABLE, day, 3)) == day
+    assert layout.partition_day(layout.sync_history_key(day, "20260301T000000000Z")) == day
+    assert layout.partition_day(layout.rejects_key(Resource.VULNERABLE_ASSETS, day, 0)) == day
+    assert layout.partition_day(layout.state_key(Resource.VULNERABILITIES, day)) is None
+    assert layout.partition_day(layout.current_key(Resource.VULNERABILITIES)) is None
+    assert layout.partition_day("vulnerabilities/year=2026/month=02/day=30/x.parquet") is None

@@ -64,6 +64,7 @@ __all__ = [
     "is_run_id",
     "migration_key",
     "part_key",
+    "partition_day",
     "partition_prefix",
     "rejects_key",
     "rejects_schema",
@@ -94,6 +95,21 @@ SEEN_COLUMNS = ("first_seen_at", "last_seen_at", "resolved_at")
 
 def partition_prefix(table: str, run_date: date) -> str:
     return f"{table}/year={run_date:%Y}/month={run_date:%m}/day={run_date:%d}"
+
+
+_PARTITION = re.compile(r"(?:^|/)year=(\d{4})/month=(\d{2})/day=(\d{2})/")
+
+
+def partition_day(key: str) -> date | None:
+    """The day of the date partition ``key`` lies in (``partition_prefix`` read back); None for
+    a key outside the date partitions."""
+    match = _PARTITION.search(key)
+    if match is None:
+        return None
+    try:
+        return date(*(int(value) for value in match.groups()))
+    except ValueError:
+        return None
 
 
 def part_key(table: str, run_date: date, chunk: int) -> str:
