@@ -19,10 +19,10 @@ from vanta_vuln_stats.model.records import timestamp_to_iso
 
 __all__ = ["DESCRIPTION", "EPILOG", "ValidationFailed", "add_arguments", "run"]
 
-DESCRIPTION = (
-    "Move a SQLite store (this tool's or the earlier vanta_vuln_stats.py's) into an empty Parquet "
-    "lake as one committed day; validate or roll back a migration."
-)
+DESCRIPTION = """\
+Move a SQLite store (this tool's or the earlier vanta_vuln_stats.py's) into an empty Parquet
+lake, a folder or s3://bucket/prefix, as one committed day with its whole history; validate a
+migration against its source, or roll it back."""
 EPILOG = """\
 Examples:
   vanta-vuln-stats migrate --from vanta_vulnerabilities.db --to lake --dry-run
