@@ -32,6 +32,7 @@ import pytest
 import vanta_vuln_stats.devstack.legacy as legacy
 from vanta_vuln_stats import cli
 from vanta_vuln_stats.devstack.simulator.tenant import BASE_DATE, Tenant
+from vanta_vuln_stats.errors import StoreError
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.model.records import normalize_batch
 from vanta_vuln_stats.storage.lake import layout
@@ -414,6 +415,17 @@ def _assert_lake_holds_the_source(destination: str, expected: SourceFacts, run_i
 
 
 # -- The migrated lake reads like a synced one ---------------------------------------------------
+
+
+def test_a_sync_on_the_migrated_day_is_refused(sources, tmp_path):
+    source = Path(shutil.copy(sources["project"], tmp_path / "source.db"))
+    destination = str(tmp_path / "lake")
+    day = migrate(source, destination).plan.run_date
+    with LakeStorage(destination) as lake:
+        for run_date in (day, day - timedelta(days=1)):
+            with pytest.raises(StoreError, match="holds a migration committed for"):
+                lake.begin_sync(run_date=run_date)
+        assert list(lake.manifests()) == [day]  # the migrated commit stays
 
 
 @pytest.mark.parametrize("kind", ["earlier", "project"])

@@ -254,6 +254,7 @@ class LakeStorage(StorageBackend):
         self.location.check_writable()
         started, day = run_times(started_at, run_date)
         sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=day)
+        self._refuse_days_of_a_migration(sync.run_date)
         previous = self.manifest(sync.run_date)
         if previous is not None:
             # Withdrawn before any part is overwritten: readers now see the day as absent.
@@ -266,6 +267,18 @@ class LakeStorage(StorageBackend):
         run.backup_stream = gzip.GzipFile(fileobj=run.backup, mode="wb", compresslevel=1)
         self._run = run
         return sync
+
+    def _refuse_days_of_a_migration(self, run_date: date) -> None:
+        """A migrated day holds the history of every day before it, with no state of those days
+        to compare a new run against: a sync on or before it would rewrite that history as if
+        every finding were new. Syncs continue on the days after it."""
+        for day, manifest in self.manifests().items():
+            if day >= run_date and self.location.exists(layout.migration_key(manifest.run_id)):
+                raise StoreError(
+                    f"The lake {self.location.uri} holds a migration committed for {day} (run "
+                    f"{manifest.run_id}); a sync for {run_date} would rewrite its history. Sync "
+                    f"a later day (--run-date after {day})."
+                )
 
     def _require(self, sync: SyncRun) -> _Run:
         run = self._run
