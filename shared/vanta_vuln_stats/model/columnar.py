@@ -54,9 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["normalize_to_table"]
 
-# Records are screened and converted in slices of this many: each record is still in the CPU
-# cache when Arrow reads it, after the screen did, and no Arrow array of one slice comes near
-# the 2 GiB limit of a string column.
+# Records are screened, converted and encoded in slices of this many: a value Arrow refuses costs
+# a few halvings of one slice, no array of a slice comes near the 2 GiB limit of a string column,
+# and the encoded raw_data of only one slice is held as Python bytes. The columns stay in these
+# chunks (no copy into one array).
 _SLICE = 4096
 
 # The API's instants, and the same without the fraction (the API's documented examples): the only
@@ -339,7 +340,10 @@ class _Batch:
         self.records = records
         self.include_raw = include_raw
         self.slow = bytearray(count)  # 1: the record goes to records.normalize
-        self.json_values: list[list[Any]] = [[None] * count for _ in layout.json_positions]
+        # Per json-kind column: the positions and values of the records that have a value.
+        self.json_values: list[tuple[list[int], list[Any]]] = [
+            ([], []) for _ in layout.json_positions
+        ]
         self.collected: list[Any] = [None] * count if layout.collect_position is not None else []
         self.structs: list[pa.Array] = []
         self.raw_texts: list[pa.Array] = []
@@ -354,7 +358,12 @@ class _Batch:
         keys, missing = layout.keys, layout.missing
         verdicts = layout.verdicts
         list_positions, parents = layout.list_positions, layout.parents
-        json_columns = tuple(zip(layout.json_positions, self.json_values, strict=True))
+        json_columns = tuple(
+            (position, indices.append, found.append)
+            for position, (indices, found) in zip(
+                layout.json_positions, self.json_values, strict=True
+            )
+        )
         collect_position = layout.collect_position
         collect = _COLLECT[layout.resource][1]
         collected = self.collected
@@ -390,8 +399,11 @@ class _Batch:
                         slow[index] = 1
                         break
             else:
-                for position, column in json_columns:
-                    column[index] = values[position]
+                for position, add_index, add_value in json_columns:
+                    value = values[position]
+                    if value is not None and value is not _MISSING:
+                        add_index(index)
+                        add_value(value)
                 if collect is not None:
                     result = collect(values[collect_position])  # type: ignore[index]
                     if result is None:
@@ -551,18 +563,17 @@ def _field_column(spec: Field, array: Any, unsure: list[Any]) -> Any:
     return array
 
 
-def _encoded_column(values: list[Any], slow: bytearray) -> pa.Array:
-    """Compact key-sorted JSON text of each present value; a value that cannot be encoded sends
-    its record to the slow path."""
+def _encoded_column(present: tuple[list[int], list[Any]], count: int, slow: bytearray) -> pa.Array:
+    """Compact key-sorted JSON text of each value present (null elsewhere); a value that cannot
+    be encoded sends its record to the slow path."""
     import pyarrow as pa
 
-    texts: list[bytes | None] = [None] * len(values)
-    for index, value in enumerate(values):
-        if value is not None and value is not _MISSING:
-            try:
-                texts[index] = _encode_nested(value)
-            except (TypeError, ValueError, RecursionError):
-                slow[index] = 1
+    texts: list[bytes | None] = [None] * count
+    for index, value in zip(*present, strict=True):
+        try:
+            texts[index] = _encode_nested(value)
+        except (TypeError, ValueError, RecursionError):
+            slow[index] = 1
     return pa.array(texts, type=pa.string())
 
 
@@ -601,8 +612,7 @@ def normalize_to_table(
         stop = min(start + _SLICE, count)
         batch.screen(start, stop)
         batch.convert(start, stop, struct_type)
-    # Kept in slices: no copy of the whole batch into one array.
-    struct = pa.concat_arrays(batch.structs)
+    struct = pa.chunked_array(batch.structs, type=struct_type)
     batch.structs.clear()
 
     # Every field's column, and a mask per column of the values the fast path is not sure of.
@@ -615,7 +625,7 @@ def normalize_to_table(
         if spec.source is None:
             continue
         if spec.kind == "json":
-            array = _encoded_column(json_values[spec.source], batch.slow)
+            array = _encoded_column(json_values[spec.source], count, batch.slow)
         else:
             array = pc.struct_field(struct, spec.source.split("."))
         columns[spec.name] = _field_column(spec, array, unsure)
