@@ -314,6 +314,91 @@ def bench_legacy_store(workdir: Path) -> list[Result]:
     ]
 
 
+LAKE_WRITE_CHILD = """
+import os, time
+import orjson
+import pyarrow.parquet as pq
+from vanta_vuln_stats.model import RAW_COLUMN, normalize_batch, normalize_to_table, rows_to_table
+# One core, as a Lambda of 1,769 MB has: Arrow's and Parquet's threads share it.
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+path, mode, out_path, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with open(path, "rb") as source:
+    records = orjson.loads(source.read())
+with open("/proc/self/statm") as statm:
+    loaded_mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+def columnar(include_raw):
+    table, rejections = normalize_to_table("vulnerabilities", records, include_raw=include_raw)
+    pq.write_table(table, out_path, compression="zstd")
+    return table.num_rows
+
+def rows():
+    batch = normalize_batch("vulnerabilities", records)
+    table = rows_to_table("vulnerabilities", batch.rows).drop_columns([RAW_COLUMN])
+    pq.write_table(table, out_path, compression="zstd")
+    return table.num_rows
+
+run = {"columnar": lambda: columnar(False), "columnar_raw": lambda: columnar(True), "rows": rows}
+seconds = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    written = run[mode]()
+    seconds.append(time.perf_counter() - started)
+out = {"seconds": min(seconds), "records": len(records), "written": written, "loaded_mb": loaded_mb}
+"""
+
+
+def bench_lake_write(workdir: Path) -> list[Result]:
+    """Normalise and write a Parquet file (zstd) on one core: the columnar path the lake
+    writer uses, and the row path before it; then the peak memory of a 100,000-record chunk."""
+    import orjson
+
+    from vanta_vuln_stats.devstack.simulator import Tenant
+
+    count, chunk = scaled(200_000), scaled(100_000)
+    tenant = Tenant(records=count, seed=7)
+    params = {"includeVulnerabilitiesWithoutSlas": "true"}
+    records = list(tenant.iter_records(Resource.VULNERABILITIES, params=params))
+    batch_file, chunk_file = workdir / "lake-batch.json", workdir / "lake-chunk.json"
+    batch_file.write_bytes(orjson.dumps(records))
+    chunk_file.write_bytes(orjson.dumps(records[:chunk]))
+    del records, tenant
+    out = str(workdir / "lake.parquet")
+
+    def rate(mode: str, repeats: int) -> float:
+        run = _child(LAKE_WRITE_CHILD, str(batch_file), mode, out, str(repeats))
+        return float(run["records"]) / float(run["seconds"])  # type: ignore[arg-type]
+
+    columnar, with_raw, rows = rate("columnar", 3), rate("columnar_raw", 3), rate("rows", 1)
+    memory = _child(LAKE_WRITE_CHILD, str(chunk_file), "columnar", out, "1")
+    row_memory = _child(LAKE_WRITE_CHILD, str(chunk_file), "rows", out, "1")
+    peak, loaded = float(memory["peak_rss_mb"]), float(memory["loaded_mb"])  # type: ignore[arg-type]
+    return [
+        Result(
+            f"Lake write: normalise + Parquet (zstd) of {count:,} vulnerabilities, one core",
+            f"{columnar:,.0f} records/s",
+            "> 50,000 records/s",
+            columnar > 50_000,
+            f"normalize_to_table without raw_data; best of 3; {with_raw:,.0f} records/s with it",
+        ),
+        Result(
+            "  the row path (normalize_batch + rows_to_table)",
+            f"{rows:,.0f} records/s",
+            "",
+            None,
+            f"{columnar / rows:.1f}x slower",
+        ),
+        Result(
+            f"Lake write: peak memory of a {chunk:,}-record chunk",
+            f"{peak:.0f} MB",
+            "< 300 MB",
+            peak < 300,
+            f"{loaded:.0f} MB once the parsed records are loaded; "
+            f"the row path peaks at {float(row_memory['peak_rss_mb']):.0f} MB",  # type: ignore[arg-type]
+        ),
+    ]
+
+
 def _machine() -> str:
     memory = ""
     try:
@@ -412,6 +497,10 @@ NOTES = """\
   earlier tool's approach runs in its own fresh process over the same file.
 - **Store comparison**: the same simulator records stored by the earlier tool's method
   (`devstack/legacy.py`) and by normalise + `store_batch`.
+- **Lake write**: simulator vulnerabilities written as one JSON file, parsed with orjson in a
+  fresh process pinned to one core; records/s = records / (normalise + write one zstd Parquet
+  file), best of three; the row path once. Peak memory is the fresh process's maximum RSS for
+  one chunk (interpreter, pyarrow, the parsed records, the table and the writer).
 ## What limits each number (read with the table above)
 
 - **A first sync** is bound by this process's own Python work (parsing pages, normalising,
@@ -436,6 +525,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "sqlite_sync": bench_sqlite_sync,
     "statistics": bench_statistics,
     "legacy_store": bench_legacy_store,
+    "lake_write": bench_lake_write,
 }
 
 
