@@ -14,22 +14,26 @@ the values the fast path computes; every other record is handed to ``records.nor
 row or Rejection is used as it is, and the rows of both paths are merged in input order. The
 proof, step by step:
 
-1. Screen, in Python, one pass while each record is in the CPU cache: the record is a ``dict``
-   with ``str`` keys; the classes of its modelled values form a signature that is checked once
-   per distinct signature against the field kinds: exact ``str`` for text and timestamps, exact
-   ``float`` or ``int`` for numbers, exact ``bool``, an exact ``list`` of exact ``str``, a
-   ``dict`` for an object whose keys are columns, and no missing or null required field. A
-   record with keys outside the model has those proven encodable as JSON by encoding the record.
-2. Convert: Arrow builds one StructArray of the modelled fields from the screened records (the
+1. Screen, in Python, one pass over the records: the record is a ``dict``; the classes of its
+   modelled values form a signature, checked once per distinct signature against the field
+   kinds: exact ``str`` for text and timestamps, exact ``float`` or ``int`` for numbers, exact
+   ``bool``, an exact ``list`` of exact ``str``, a ``dict`` for an object whose keys are
+   columns, no missing or null required field. Lists' items, those objects' values and an
+   asset's scanners are checked the same way.
+2. Convert: Arrow builds a StructArray of the modelled fields from the screened records (the
    others are passed as null). When Arrow refuses a value (text that is not valid Unicode, an
-   integer a double cannot hold exactly), the slice is split until the record is found.
+   integer a double cannot hold exactly), the slice is halved until the record is found.
 3. Compute, with Arrow: timestamps in the API's two forms (``...T07:26:33.483Z``, and the same
    without the fraction) are parsed by a strict cast, any other text is left to the slow path;
-   enums are ASCII upper-cased and looked up (non-ASCII text is left to the slow path, where
+   enums are ASCII upper-cased and looked up (other text is left to the slow path, where
    Unicode case rules apply); non-finite numbers and an empty id are left to the slow path;
-   null lists become empty lists; derived columns come from compute functions.
+   null lists become empty lists; derived columns come from compute functions (an asset's
+   integration ids excepted: the screen collects them while it checks the scanners).
 4. Encode: json-kind columns and ``raw_data`` with the very call records.py uses, so the text is
-   the same; a value that cannot be encoded sends its record to the slow path.
+   the same, and a value that cannot be encoded sends its record to the slow path. records.py
+   rejects a record that cannot be encoded even though the raw column is not wanted: without it,
+   records with keys outside the model are still encoded, and the other records' keys, all of
+   them modelled names, are checked to be exactly ``str`` (orjson refuses a str subclass key).
 
 pyarrow is imported inside the functions, like arrow.py: importing the model never loads it.
 """
@@ -532,16 +536,14 @@ def _timestamps(text: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _enum(text: pa.Array, allowed: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
     """Upper-case an enum column; (column, mask of values left to the slow path).
 
-    For ASCII text, Arrow's and Python's upper case agree; other text goes to the slow path,
-    where Python's Unicode rules decide (and a miss gets its reason)."""
+    Only ASCII letters are upper-cased, as str.upper() does them; text with any other character
+    cannot match the (ASCII) values and goes to the slow path, where Python's Unicode rules
+    decide ("hıgh" is HIGH there) and a miss gets its reason."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     upper = pc.ascii_upper(text)
-    known = pc.and_(
-        pc.is_in(upper, value_set=pa.array([value.upper() for value in allowed])),
-        pc.string_is_ascii(text),
-    )
+    known = pc.is_in(upper, value_set=pa.array([value.upper() for value in allowed]))
     return upper, pc.invert(pc.fill_null(known, True))
 
 
