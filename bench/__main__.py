@@ -396,7 +396,8 @@ def every(table, k, offset):
 
 def change(table, column, mask, value):
     index = table.schema.get_field_index(column)
-    return table.set_column(index, column, pc.if_else(mask, value, table[column]))
+    values = pc.if_else(mask, value, table[column])
+    return table.set_column(index, table.schema.field(column), values)
 
 snapshot = pq.read_table(sys.argv[1], partitioning=None).drop(["run_date"])
 stamp = datetime(2026, 11, 1, 6, tzinfo=UTC)
@@ -406,7 +407,8 @@ first = apply_snapshot(
 )
 first_seconds = time.perf_counter() - w0
 new = snapshot.filter(every(snapshot, 128, 1))
-new = new.set_column(0, "id", pc.binary_join_element_wise(new["id"], "-new", ""))
+new_ids = pc.binary_join_element_wise(new["id"], "-new", "")
+new = new.set_column(0, snapshot.schema.field("id"), new_ids)
 day2 = pa.concat_tables([snapshot.filter(pc.invert(every(snapshot, 128, 0))), new])
 day2 = change(day2, "is_deactivated", every(day2, 256, 3), True)
 seen = pa.scalar(stamp + timedelta(days=1), pa.timestamp("ms", tz="UTC"))
