@@ -173,7 +173,7 @@ def compute_statistics(
     stats["unique_assets_count"] = unique_assets
     stats["unique_cves_count"] = unique_cves
     stats["average_cvss_by_severity"] = {
-        row["severity"].lower(): row["cvss_sum"] / row["cvss_count"]
+        row["severity"].lower(): row["cvss_scaled_sum"] / (row["cvss_count"] * queries.SCORE_SCALE)
         for row in severity_rows
         if row["cvss_count"] and row["severity"] != "UNKNOWN"
     }
@@ -326,7 +326,7 @@ _SUMMED = (
     "total",
     "fixable",
     "deactivated",
-    "cvss_sum",
+    "cvss_scaled_sum",
     "cvss_count",
     "open",
     "overdue",
@@ -503,16 +503,27 @@ def _time_to_remediate(
     rows = _fetch_dicts(conn, queries.TIME_TO_REMEDIATE.render(where=where), params)
     by_severity = {
         row["severity"] or "UNKNOWN": _ttr_entry(
-            row["remediated"], row["mean_days"], row["median_days"]
+            row["remediated"],
+            _days(row["total_ms"], row["remediated"]),
+            _days(row["middle_ms"], row["middle_count"]),
         )
         for row in rows
     }
     count = sum(row["remediated"] for row in rows)
-    total_days = sum(row["total_days"] for row in rows)
+    total_ms = sum(row["total_ms"] for row in rows)
     return {
-        "overall": _ttr_entry(count, total_days / count if count else None, None),
+        "overall": _ttr_entry(count, _days(total_ms, count), None),
         "by_severity": {s: by_severity[s] for s in sorted(by_severity, key=_severity_rank)},
     }
+
+
+_MS_PER_DAY = 86_400_000
+
+
+def _days(total_ms: int | None, count: int) -> float | None:
+    """The mean of ``count`` durations summing to ``total_ms``, in days: one division of
+    integers, so every engine gives the same float."""
+    return None if not count or total_ms is None else total_ms / (count * _MS_PER_DAY)
 
 
 def _ttr_entry(count: int, mean: float | None, median: float | None) -> dict[str, Any]:
