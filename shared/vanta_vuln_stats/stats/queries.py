@@ -12,7 +12,8 @@ What a port to another engine must change is kept in the small helpers at the to
 month and text order is time order; on timestamp-typed columns these become ``date_trunc`` /
 ``format``). Nothing else is SQLite-specific: no ``julianday`` outside ``milliseconds_between``,
 no ``strftime``, no ``IFNULL``, no ``GROUP_CONCAT``, and no integer division (its meaning
-differs between engines; the median avoids it).
+differs between engines; the median avoids it). The lake runs this same text on DuckDB
+(``storage/lake/engine.py`` translates it and provides ``julianday``).
 
 Sums that feed a result are sums of integers (CVSS scores in millionths of a point, durations
 in milliseconds): an integer sum is exact, so a result cannot depend on the order in which an
@@ -20,7 +21,8 @@ engine adds its rows (SQLite in index order, DuckDB in parallel), and both engin
 same floating-point numbers to the last digit.
 
 Timestamps compared with a bound parameter (``now``, the age cut-offs) are compared as text, so
-they must be bound in the stored form: ``timestamp_to_iso`` of ``vanta_vuln_stats.model``.
+they must be bound in the stored form: ``timestamp_to_iso`` of ``vanta_vuln_stats.model`` (the
+lake's typed timestamps read that text as the same instant).
 """
 
 from __future__ import annotations

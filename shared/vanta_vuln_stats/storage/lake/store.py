@@ -682,7 +682,7 @@ class LakeStorage(StorageBackend):
         """The raw records of the matching findings, from the backup of the run that last saw
         each (the snapshot files do not keep the raw JSON), ordered by id."""
         from vanta_vuln_stats.storage.filters import where_sql
-        from vanta_vuln_stats.storage.lake.engine import lake_connection
+        from vanta_vuln_stats.storage.lake.engine import duckdb_sql, lake_connection
 
         manifests = self.manifests()
         if not manifests:
@@ -690,9 +690,11 @@ class LakeStorage(StorageBackend):
         condition, params = where_sql(filters, "v")
         with lake_connection(self) as conn:
             rows = conn.execute(
-                "SELECT v.id, s.last_seen_run_date FROM vulnerabilities v "
-                "JOIN vulnerabilities_seen s ON s.id = v.id "
-                f"WHERE {condition} ORDER BY v.id",
+                duckdb_sql(
+                    "SELECT v.id, s.last_seen_run_date FROM vulnerabilities v "
+                    "JOIN vulnerabilities_seen s ON s.id = v.id "
+                    f"WHERE {condition} ORDER BY v.id"
+                ),
                 params,
             ).fetchall()
         wanted: dict[date, set[str]] = {}
