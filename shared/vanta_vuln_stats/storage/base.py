@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType, TracebackType
@@ -293,6 +294,13 @@ class StorageBackend(ABC):
         limit: int | None = None,
     ) -> list[ChangeEvent]:
         """Change events, oldest first, within ``[since, until]`` (inclusive)."""
+
+    @abstractmethod
+    def query_connection(self) -> AbstractContextManager[Any]:
+        """A read-only SQL connection over the store's data for the block's duration, with the
+        tables the statistics read (storage/schema.py names them): the SQLite store's own
+        connection, or for the lake a DuckDB connection over its committed files.
+        ``stats.compute_statistics`` takes either."""
 
     @abstractmethod
     def close(self) -> None:

@@ -932,6 +932,11 @@ class SQLiteStorage(StorageBackend):
         return self._conn
 
     @contextmanager
+    def query_connection(self) -> Iterator[sqlite3.Connection]:
+        """The store's own connection (its tables are the ones the statistics read)."""
+        yield self._conn
+
+    @contextmanager
     def _transaction(self) -> Iterator[None]:
         # A lock held by another process or a file turned read-only is the user's to fix, and
         # says so; other SQLite errors are failures of the store and propagate as they are.

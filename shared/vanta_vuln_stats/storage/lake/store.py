@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,6 +53,7 @@ from vanta_vuln_stats.storage.lake import layout
 from vanta_vuln_stats.storage.lake.fs import LakeLocation
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from vanta_vuln_stats.storage.filters import VulnerabilityFilter
@@ -766,6 +768,12 @@ class LakeStorage(StorageBackend):
                     )
         events.sort(key=lambda e: (e.snapshot_date, e.vuln_id))
         return events[:limit] if limit is not None else events
+
+    def query_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """DuckDB over the committed files, with SQLite-shaped views (engine.py)."""
+        from vanta_vuln_stats.storage.lake.engine import lake_connection
+
+        return lake_connection(self)
 
     def close(self) -> None:
         run = self._run
