@@ -1,15 +1,17 @@
 """The lake's query engine: DuckDB over the committed Parquet files, shaped like the SQLite store.
 
-``lake_connection(store)`` opens an in-memory DuckDB connection with one view per table the
+``lake_connection(store)`` opens an in-memory DuckDB connection with a view for each table the
 statistics read, named and shaped like the SQLite store's tables (storage/schema.py):
 
     vulnerabilities             the state file of the latest committed day
     vulnerability_remediations  (``manifest.state``), every record ever seen with first_seen_at,
     vulnerable_assets           last_seen_at and resolved_at
     vulnerability_history       every committed history part, with the SQLite history columns
+    vulnerabilities_seen        (id, last_seen_run_date): which run's backup holds a finding
     sync_history                one row per run: the committed runs' rows, and the rows of runs
                                 that failed, were interrupted or were superseded by a re-run
-    vulnerabilities_seen        (id, last_seen_run_date): which run's backup holds a finding
+                                (a table, read once when the connection opens: one small file
+                                per run, which several statistics read)
 
 Only committed files are read: the views are built from the commit manifests, never from a
 listing of the partitions, so the parts of a run that has not committed (or of a day being
@@ -170,18 +172,24 @@ def lake_connection(store: LakeStorage) -> Iterator[duckdb.DuckDBPyConnection]:
         # Times the session renders itself (casts to text or dates) are UTC, whatever the
         # machine's zone; the SQLite functions do not depend on it.
         conn.execute("SET TimeZone = 'UTC'")
+        # Every statistic reads the same files again: their footers are parsed once.
+        conn.execute("SET parquet_metadata_cache = true")
         if store.location.is_s3:
             _configure_s3(conn)
         install_sqlite_functions(conn)
-        for name, sql in _view_definitions(store):
+        manifests = store.manifests()
+        for name, sql in _view_definitions(store, manifests):
             conn.execute(f"CREATE VIEW {name} AS {sql}")
+        # The run log is one small file per run, read by several statistics: read once.
+        conn.execute(
+            f"CREATE TABLE {layout.SYNC_HISTORY_TABLE} AS {_sync_history_view(store, manifests)}"
+        )
         yield conn
     finally:
         conn.close()
 
 
-def _view_definitions(store: LakeStorage) -> list[tuple[str, str]]:
-    manifests = store.manifests()
+def _view_definitions(store: LakeStorage, manifests: dict[Any, Manifest]) -> list[tuple[str, str]]:
     latest = manifests[max(manifests)] if manifests else None
     location = store.location
     views: list[tuple[str, str]] = []
@@ -192,7 +200,6 @@ def _view_definitions(store: LakeStorage) -> list[tuple[str, str]]:
         if resource is Resource.VULNERABILITIES:
             views.append(("vulnerabilities_seen", f"SELECT id, last_seen_run_date FROM {source}"))
     views.append((layout.HISTORY_TABLE, _history_view(store, manifests)))
-    views.append((layout.SYNC_HISTORY_TABLE, _sync_history_view(store, manifests)))
     return views
 
 
