@@ -332,9 +332,10 @@ class _DuckDBDatabase(_Database):
 
     def columns(self) -> dict[str, frozenset[str]]:
         found: dict[str, set[str]] = {}
+        # duckdb_columns() rather than information_schema, which costs a tenth of a second more.
         for table, column in self.conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_catalog = current_database() AND table_schema = current_schema()"
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = current_schema()"
         ).fetchall():
             found.setdefault(table, set()).add(column)
         return {table: frozenset(columns) for table, columns in found.items()}
