@@ -357,17 +357,10 @@ def _machine() -> str:
     )
 
 
-def write_report(results: list[Result]) -> str:
+def _section(name: str, results: list[Result]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Performance",
-        "",
-        "Written by `make bench` (bench/__main__.py); re-run it after changes that touch the",
-        "client, the simulator, the store or the statistics. Targets come from the issues.",
-        "",
-        f"- Date: {now}",
-        f"- Machine: {_machine()}",
-        f"- Scale: {SCALE:g} (BENCH_SCALE)",
+        f"### {name} ({now}, scale {SCALE:g})",
         "",
         "| Benchmark | Result | Target | Met | Notes |",
         "|---|---|---|---|---|",
@@ -375,9 +368,46 @@ def write_report(results: list[Result]) -> str:
     for r in results:
         met = "" if r.met is None else ("yes" if r.met else "**no**")
         lines.append(f"| {r.name} | {r.value} | {r.target} | {met} | {r.detail} |")
-    lines += ["", NOTES]
+    return "\n".join(lines)
+
+
+def _previous_sections() -> dict[str, str]:
+    """The sections of the current report, by benchmark name, so running some benchmarks keeps
+    the others' last results (each section says when it was measured)."""
+    try:
+        text = REPORT.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    body = text.split("\n## Results\n", 1)[-1].split("\n## How each number", 1)[0]
+    sections: dict[str, str] = {}
+    for chunk in body.split("\n### ")[1:]:
+        name = chunk.split(" ", 1)[0]
+        sections[name] = "### " + chunk.strip()
+    return sections
+
+
+def write_report(results: dict[str, list[Result]]) -> str:
+    sections = _previous_sections()
+    for name, found in results.items():
+        sections[name] = _section(name, found)
+    ordered = [sections[name] for name in BENCHMARKS if name in sections]
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (bench/__main__.py; `python -m bench NAME...` runs some of",
+        "them and keeps the others' last results). Re-run a benchmark after changes that touch",
+        "what it measures. Targets come from the issues.",
+        "",
+        f"- Machine: {_machine()}",
+        "",
+        "## Results",
+        "",
+        "\n\n".join(ordered),
+        "",
+        NOTES,
+    ]
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    REPORT.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return "\n".join(lines)
 
 
@@ -441,13 +471,13 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
         return 2
-    results: list[Result] = []
+    results: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="vvs-bench-") as tmp:
         for name in chosen:
             print(f"running {name} ...", flush=True)
             bench = BENCHMARKS[name]
             needs_dir = bench.__code__.co_argcount == 1
-            results.extend(bench(Path(tmp)) if needs_dir else bench())
+            results[name] = bench(Path(tmp)) if needs_dir else bench()
     print(write_report(results))
     return 0
 

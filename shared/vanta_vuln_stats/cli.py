@@ -161,7 +161,23 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--database", metavar="FILE", help="SQLite database (default: vanta_vulnerabilities.db)"
     )
-    store.add_argument("--storage-backend", choices=("sqlite",), help="where data is kept")
+    store.add_argument(
+        "--storage-backend",
+        choices=("sqlite", "s3", "lake", "hybrid"),
+        help="where data is kept: sqlite (default), lake (Parquet in a directory or on S3), "
+        "s3 (the lake on S3), hybrid (SQLite and the lake, written by one sync)",
+    )
+    store.add_argument(
+        "--lake",
+        metavar="PATH_OR_S3_URI",
+        help="the Parquet lake: a directory or s3://bucket/prefix (env VANTA_LAKE)",
+    )
+    store.add_argument(
+        "--run-date",
+        metavar="YYYY-MM-DD",
+        help="the day a sync counts for in every store: its lake partition, sync history and "
+        "trends (default: today in UTC); back-fills land on their own date",
+    )
     store.add_argument(
         "--batch-size", type=int, metavar="N", help="records written per transaction (default 1000)"
     )
@@ -261,6 +277,7 @@ SETTING_FLAGS = {
     "api_url": "--api-url",
     "database": "--database",
     "storage_backend": "--storage-backend",
+    "lake": "--lake",
     "credentials_file": "--credentials",
     "secret_id": "--secret-id",
     "aws_region": "--aws-region",

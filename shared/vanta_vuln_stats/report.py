@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
     from vanta_vuln_stats.config.settings import Settings
     from vanta_vuln_stats.pipeline.sync import SyncResult
     from vanta_vuln_stats.storage import StorageBackend, SyncSummary, VulnerabilityFilter
+
+
+def parse_run_date(text: str) -> date:
+    """``--run-date``: a calendar day, not later than tomorrow in UTC (a user ahead of UTC may
+    give their own today)."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserInputError(f"Invalid --run-date {text!r}: use YYYY-MM-DD.") from None
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if day > latest:
+        raise UserInputError(
+            f"--run-date {day} is in the future; a sync can only count for a day that has begun."
+        )
+    return day
 
 
 def build_filter(args: argparse.Namespace) -> VulnerabilityFilter:
@@ -65,6 +81,7 @@ def run_report(args: argparse.Namespace) -> int:
         setting_overrides(args), config_file=args.config, flag_names=SETTING_FLAGS
     )
     filters = build_filter(args)  # bad filter values fail before any work is done
+    run_date = parse_run_date(args.run_date) if args.run_date else None
     err = Console(stderr=True, highlight=False)
     if args.verbose:
         for name, value, source in settings.describe():
@@ -72,25 +89,28 @@ def run_report(args: argparse.Namespace) -> int:
 
     # Credentials are checked before the store is opened when a sync is certain, so a missing
     # secret does not leave an empty database file behind.
+    # (A lake is never created by opening it, so only the SQLite file matters here.)
+    uses_file = settings.storage_backend in ("sqlite", "hybrid")
+    exists = Path(settings.database).exists() if uses_file else True
+    where = f"The database {settings.database}" if uses_file else f"The lake {settings.lake}"
     credentials = None
-    if args.sync or (not args.use_cache and not Path(settings.database).exists()):
+    if args.sync or (not args.use_cache and not exists):
         credentials = _credentials(args, settings)
-    if args.use_cache and not Path(settings.database).exists():
-        raise UserInputError(
-            f"The database {settings.database} does not exist; run with --sync to create it."
-        )
-    with open_backend(settings.storage_backend, database=settings.database) as store:
+    if args.use_cache and not exists:
+        raise UserInputError(f"{where} does not exist; run with --sync to create it.")
+    with open_backend(
+        settings.storage_backend, database=settings.database, lake=settings.lake
+    ) as store:
         for notice in getattr(store, "notices", []):
             err.print(notice)
         sync = args.sync or (not args.use_cache and not store.has_data())
         if sync:
             if not args.sync and args.verbose:
                 err.print("No cached data found: syncing from the Vanta API.")
-            _sync(args, settings, credentials or _credentials(args, settings), store, err)
+            credentials = credentials or _credentials(args, settings)
+            _sync(args, settings, credentials, store, err, run_date=run_date)
         elif not store.has_data():
-            raise UserInputError(
-                f"The database {settings.database} holds no synced data yet; run with --sync."
-            )
+            raise UserInputError(f"{where} holds no synced data yet; run with --sync.")
         elif args.verbose:
             last = store.last_sync()
             when = last.finished_at or last.started_at if last else None
@@ -117,6 +137,8 @@ def _sync(
     credentials: Credentials,
     store: StorageBackend,
     err: Console,
+    *,
+    run_date: date | None = None,
 ) -> None:
     from vanta_vuln_stats.vanta import RetryPolicy, VantaClient
 
@@ -144,6 +166,7 @@ def _sync(
                 batch_size=settings.batch_size,
                 progress=progress,
                 expected=expected,
+                run_date=run_date,
             )
     except SyncInterrupted as exc:
         err.print("Sync interrupted. " + _kept(exc.summary))
@@ -151,7 +174,9 @@ def _sync(
     except SyncFailed as exc:
         err.print(_kept(exc.summary))
         raise
-    _print_sync_summary(result, client.stats, err)
+    _print_sync_summary(
+        result, client.stats, err, kept_in_lake=settings.storage_backend in ("s3", "lake")
+    )
 
 
 def _kept(summary: SyncSummary) -> str:
@@ -161,7 +186,9 @@ def _kept(summary: SyncSummary) -> str:
     )
 
 
-def _print_sync_summary(result: SyncResult, client_stats: Any, err: Console) -> None:
+def _print_sync_summary(
+    result: SyncResult, client_stats: Any, err: Console, *, kept_in_lake: bool = False
+) -> None:
     summary = result.summary
     err.print("\nSync Summary:")
     err.print(f"  Total: {summary.counts(Resource.VULNERABILITIES).fetched:,}")
@@ -181,9 +208,10 @@ def _print_sync_summary(result: SyncResult, client_stats: Any, err: Console) -> 
         f"{result.records_per_second:,.0f} records/s over {result.seconds:.1f} s\n"
     )
     if summary.rejected:
+        where = "under rejects/ in the lake" if kept_in_lake else "in the rejected_records table"
         err.print(
-            f"[yellow]{summary.rejected:,} malformed records were rejected and kept in the "
-            "rejected_records table with their reasons.[/]"
+            f"[yellow]{summary.rejected:,} malformed records were rejected and kept {where} "
+            "with their reasons.[/]"
         )
 
 

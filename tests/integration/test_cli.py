@@ -352,6 +352,10 @@ def test_consecutive_days_record_the_expected_changes(tmp_path) -> None:
     def deactivated(record: dict[str, Any]) -> bool:
         return bool(record.get("deactivateMetadata"))
 
+    def without_sighting(record: dict[str, Any]) -> dict[str, Any]:
+        # lastDetectedDate only says the scanner saw the finding again: not a change.
+        return {k: v for k, v in record.items() if k != "lastDetectedDate"}
+
     both = before.keys() & after.keys()
     expected = {
         "discovered": after.keys() - before.keys(),
@@ -359,11 +363,14 @@ def test_consecutive_days_record_the_expected_changes(tmp_path) -> None:
         "remediated": {i for i in both if not deactivated(before[i]) and deactivated(after[i])},
         "reactivated": {i for i in both if deactivated(before[i]) and not deactivated(after[i])},
     }
-    expected["updated"] = {
-        i for i in both if before[i] != after[i] and deactivated(before[i]) == deactivated(after[i])
-    }
     for change, ids in expected.items():
         assert ids, f"the simulated day must produce some {change} changes"
+    same_state = {i for i in both if deactivated(before[i]) == deactivated(after[i])}
+    # Re-scores are rare (a few a day on large tenants), so this day may have none.
+    updated = {i for i in same_state if without_sighting(before[i]) != without_sighting(after[i])}
+    seen_again = {i for i in same_state if before[i] != after[i]} - updated
+    assert seen_again, "the simulated day must rescan some findings"
+    expected["updated"] = updated
     with sqlite3.connect(database) as conn:
         last_sync = conn.execute("SELECT MAX(id) FROM sync_history").fetchone()[0]
         recorded: dict[str, set[str]] = {}
@@ -377,7 +384,7 @@ def test_consecutive_days_record_the_expected_changes(tmp_path) -> None:
             "FROM sync_history WHERE id = ?",
             (last_sync,),
         ).fetchone()
-    assert recorded == expected
+    assert recorded == {change: ids for change, ids in expected.items() if ids}
     assert legacy_row == (
         len(after),
         len(expected["discovered"]),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from vanta_vuln_stats.devstack.simulator import BASE_DATE, Tenant
 from vanta_vuln_stats.errors import StoreError, UserInputError
 from vanta_vuln_stats.model.fields import SEVERITIES, Resource, column_names
 from vanta_vuln_stats.model.records import Rejection, normalize, normalize_batch
@@ -220,7 +221,8 @@ def test_second_sync_classifies_every_kind_of_change(store: SQLiteStorage) -> No
     second[1]["deactivateMetadata"] = None  # reactivated
     second[2]["cvssSeverityScore"] = 9.9  # updated
     second[3]["scanSource"] = "Inspector"  # updated
-    second[4]["someNewApiField"] = "x"  # updated: only outside the model
+    second[4]["someNewApiField"] = "x"  # not a change: only outside the model
+    second[6]["lastDetectedDate"] = "2024-11-01T05:00:00.000Z"  # not a change: seen again
     at = T0 + timedelta(days=1)
     summary = full_sync(store, second, at=at, batch=4)
 
@@ -231,7 +233,7 @@ def test_second_sync_classifies_every_kind_of_change(store: SQLiteStorage) -> No
         summary.remediated,
         summary.reactivated,
         summary.resolved,
-    ) == (1, 3, 1, 1, 1)
+    ) == (1, 2, 1, 1, 1)
     events = store.change_history(since=at)
     by_id = {e.vuln_id: e for e in events}
     assert {(e.vuln_id, e.change_type) for e in events} == {
@@ -239,13 +241,18 @@ def test_second_sync_classifies_every_kind_of_change(store: SQLiteStorage) -> No
         (vuln_id(1), "reactivated"),
         (vuln_id(2), "updated"),
         (vuln_id(3), "updated"),
-        (vuln_id(4), "updated"),
         (vuln_id(9), "resolved"),
         (vuln_id(10), "discovered"),
     }
     assert by_id[vuln_id(2)].changed_fields == ("cvss_severity_score",)
     assert by_id[vuln_id(3)].changed_fields == ("scan_source",)
-    assert by_id[vuln_id(4)].changed_fields == ("raw_data",)
+    assert by_id[vuln_id(0)].changed_fields == (
+        "deactivate_metadata",
+        "is_deactivated",
+        "deactivated_on_date",
+        "deactivation_reason",
+        "deactivated_by",
+    )
     assert by_id[vuln_id(0)].is_deactivated is True
     assert by_id[vuln_id(0)].deactivation_date == datetime(2024, 11, 1, 7, tzinfo=UTC)
     assert all(e.snapshot_date == at and e.sync_id == summary.id for e in events)
@@ -267,6 +274,164 @@ def test_second_sync_classifies_every_kind_of_change(store: SQLiteStorage) -> No
     resolved = query(store, "SELECT resolved_at FROM vulnerabilities WHERE id = ?", vuln_id(9))
     assert resolved == [("2024-11-02T06:00:00.000Z",)]
     assert query(store, "SELECT count(*) FROM vulnerabilities")[0][0] == 11
+    # Rows changed without an event still hold the record as last served.
+    for n in (4, 6):
+        assert query(store, "SELECT raw_data FROM vulnerabilities WHERE id = ?", vuln_id(n)) == [
+            (json.dumps(second[n], separators=(",", ":"), sort_keys=True),)
+        ]
+
+
+def test_a_sighting_alone_is_not_a_change_but_the_row_has_it(store: SQLiteStorage) -> None:
+    full_sync(store, [raw_vulnerability(n) for n in range(3)], at=T0)
+    seen_again = raw_vulnerability(1, lastDetectedDate="2024-11-02T05:00:00.000Z")
+    at = T0 + timedelta(days=1)
+
+    summary = full_sync(store, [raw_vulnerability(0), seen_again, raw_vulnerability(2)], at=at)
+
+    assert summary.changes.total == 0 and summary.counts(V).stored == 3
+    assert store.change_history(since=at) == []
+    assert query(store, "SELECT updated_count FROM sync_history WHERE id = ?", summary.id) == [(0,)]
+    assert query(
+        store,
+        "SELECT last_detected_date, raw_data, last_seen_at, last_seen_sync_id, last_updated "
+        "FROM vulnerabilities WHERE id = ?",
+        vuln_id(1),
+    ) == [
+        (
+            "2024-11-02T05:00:00.000Z",
+            json.dumps(seen_again, separators=(",", ":"), sort_keys=True),
+            "2024-11-02T06:00:00.000Z",
+            summary.id,
+            "2024-11-02T06:00:00.000Z",
+        )
+    ]
+
+
+def test_a_tracked_change_names_only_that_field(store: SQLiteStorage) -> None:
+    full_sync(store, [raw_vulnerability(n) for n in range(2)], at=T0)
+    # Re-scored on a rescan: the sighting moves too, and is not named.
+    rescored = raw_vulnerability(
+        1, severity="CRITICAL", lastDetectedDate="2024-11-02T05:00:00.000Z"
+    )
+    at = T0 + timedelta(days=1)
+
+    summary = full_sync(store, [raw_vulnerability(0), rescored], at=at)
+
+    assert (summary.updated, summary.changes.total) == (1, 1)
+    [event] = store.change_history(since=at)
+    assert (event.vuln_id, event.change_type, event.changed_fields) == (
+        vuln_id(1),
+        "updated",
+        ("severity",),
+    )
+    assert event.severity == "CRITICAL"
+    assert query(store, "SELECT raw_data FROM vulnerability_history WHERE id = ?", event.id) == [
+        (json.dumps(rescored, separators=(",", ":"), sort_keys=True),)
+    ]
+
+
+def test_a_change_outside_the_model_is_not_an_event(store: SQLiteStorage) -> None:
+    vulns = [raw_vulnerability(n) for n in range(2)]
+    remediations = [raw_remediation(n) for n in range(2)]
+    assets = [raw_asset(n) for n in range(2)]
+    full_sync(store, vulns, remediations=remediations, assets=assets, at=T0)
+    vulns[0]["epssScore"] = 0.42
+    remediations[0]["integrationType"] = "VULNERABILITY_SCANNER"
+    assets[0]["riskScore"] = 3
+    at = T0 + timedelta(days=1)
+
+    summary = full_sync(store, vulns, remediations=remediations, assets=assets, at=at)
+
+    assert [summary.counts(r).changes.total for r in (V, R, A)] == [0, 0, 0]
+    assert store.change_history(since=at) == []
+    stored = [
+        json.loads(query(store, f"SELECT raw_data FROM {table} WHERE id = ?", raws[0]["id"])[0][0])
+        for table, raws in (
+            ("vulnerabilities", vulns),
+            ("vulnerability_remediations", remediations),
+            ("vulnerable_assets", assets),
+        )
+    ]
+    assert stored == [vulns[0], remediations[0], assets[0]]
+
+
+def test_a_finding_back_unchanged_after_resolution_names_no_field(store: SQLiteStorage) -> None:
+    vulns = [raw_vulnerability(n) for n in range(2)]
+    full_sync(store, vulns, at=T0)
+    full_sync(store, vulns[:1], at=T0 + timedelta(days=1))
+    at = T0 + timedelta(days=2)
+
+    full_sync(store, vulns, at=at)
+
+    [event] = store.change_history(since=at)
+    assert (event.vuln_id, event.change_type, event.changed_fields) == (
+        vuln_id(1),
+        "reactivated",
+        (),
+    )
+
+
+def test_consecutive_simulator_days_count_only_tracked_changes(store: SQLiteStorage) -> None:
+    # A simulated tenant's next day: a third of the findings are only seen again, a few are
+    # re-scored. Expected counts come from the served records alone.
+    tenant = Tenant(1500, seed=7)
+    every = {"includeVulnerabilitiesWithoutSlas": "true"}
+    day1, day2 = BASE_DATE, BASE_DATE + timedelta(days=1)
+    served = {
+        (day, resource): list(
+            tenant.iter_records(resource, as_of=day, params=every if resource is V else None)
+        )
+        for day in (day1, day2)
+        for resource in (V, R, A)
+    }
+
+    def sync(day: date, at: datetime):
+        return full_sync(
+            store,
+            served[day, V],
+            remediations=served[day, R],
+            assets=served[day, A],
+            at=at,
+        )
+
+    sync(day1, T0)
+    at = T0 + timedelta(days=1)
+    summary = sync(day2, at)
+
+    def by_id(day: date, resource: Resource) -> dict[str, dict[str, Any]]:
+        return {r["id"]: r for r in served[day, resource]}
+
+    def without_sighting(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k != "lastDetectedDate"}
+
+    before, after = by_id(day1, V), by_id(day2, V)
+    kept = [
+        i
+        for i in before.keys() & after.keys()
+        if (before[i]["deactivateMetadata"] is None) == (after[i]["deactivateMetadata"] is None)
+    ]
+    updated = {i for i in kept if without_sighting(before[i]) != without_sighting(after[i])}
+    seen_again = {i for i in kept if before[i] != after[i]} - updated
+    assert updated, "the simulated day must re-score some findings"
+    assert len(seen_again) > len(after) // 4
+    assert summary.updated == len(updated)
+    recorded = store.change_history(since=at, change_types=["updated"])
+    assert {e.vuln_id for e in recorded} == updated
+    assert all("last_detected_date" not in e.changed_fields for e in recorded)
+    assert query(
+        store,
+        "SELECT count(*) FROM vulnerabilities v WHERE v.last_seen_sync_id = ? AND "
+        "v.last_detected_date IS json_extract(v.raw_data, '$.lastDetectedDate')",
+        summary.id,
+    ) == [(len(after),)]
+    remediations = (by_id(day1, R), by_id(day2, R))
+    changed_remediations = [
+        i
+        for i in remediations[0].keys() & remediations[1].keys()
+        if remediations[0][i] != remediations[1][i]
+    ]
+    assert summary.counts(R).changes.updated == len(changed_remediations) > 0
+    assert summary.counts(A).changes.total == 0
 
 
 def test_a_resolved_finding_that_comes_back_is_reactivated(store: SQLiteStorage) -> None:
@@ -293,6 +458,58 @@ def test_a_resolved_finding_that_comes_back_is_reactivated(store: SQLiteStorage)
     full_sync(store, vulns[:3], at=T0 + timedelta(days=4))
     fifth = full_sync(store, vulns, at=T0 + timedelta(days=5))
     assert (fifth.reactivated, fifth.updated, fifth.discovered) == (1, 0, 0)
+
+
+def test_a_run_for_another_day_stamps_everything_on_that_day(store: SQLiteStorage) -> None:
+    full_sync(store, [raw_vulnerability(n) for n in range(3)], at=T0 - timedelta(days=5))
+    missed = (T0 - timedelta(days=2)).date()
+    started = T0 + timedelta(minutes=7, seconds=3, microseconds=456_789)
+    stamp = "2024-10-30T06:07:03.456Z"
+
+    run = store.begin_sync(started_at=started, run_date=missed)
+    store.store_batch(run, V, rows(V, [raw_vulnerability(0), raw_vulnerability(1, severity="LOW")]))
+    store.store_batch(run, V, rows(V, [raw_vulnerability(3)]))
+    store.store_rejections(run, [normalize(V, raw_vulnerability(2, severity="SEVERE"))])
+    summary = store.finish_sync(run, complete=[V], fetched={V: 4})
+
+    assert run.run_date == missed
+    assert run.started_at == datetime(2024, 11, 1, 6, 7, 3, 456_000, tzinfo=UTC)
+    assert run.stamp == datetime(2024, 10, 30, 6, 7, 3, 456_000, tzinfo=UTC)
+    assert summary.started_at == run.started_at  # the real start
+    assert query(store, "SELECT sync_date, started_at FROM sync_history WHERE id = ?", run.id) == [
+        (stamp, "2024-11-01T06:07:03.456Z")
+    ]
+    assert {
+        (e.vuln_id, e.change_type, e.snapshot_date)
+        for e in store.change_history(since=T0 - timedelta(days=3))
+    } == {
+        (vuln_id(1), "updated", run.stamp),
+        (vuln_id(3), "discovered", run.stamp),
+    }
+    marks = query(
+        store,
+        "SELECT id, first_seen_at, last_seen_at, last_updated, resolved_at FROM vulnerabilities "
+        "ORDER BY id",
+    )
+    first = "2024-10-27T06:00:00.000Z"
+    assert marks == [
+        (vuln_id(0), first, stamp, first, None),  # unchanged: seen marks only
+        (vuln_id(1), first, stamp, stamp, None),
+        (vuln_id(2), first, stamp, first, None),  # rejected, still reported: seen
+        (vuln_id(3), stamp, stamp, stamp, None),
+    ]
+
+
+def test_a_run_for_its_own_day_is_stamped_with_its_start(store: SQLiteStorage) -> None:
+    run = store.begin_sync(started_at=T0 + timedelta(hours=17))
+    explicit = store.begin_sync(started_at=T0 + timedelta(hours=17, minutes=59), run_date=T0.date())
+
+    assert run.run_date == T0.date() and run.stamp == run.started_at
+    assert explicit.stamp == explicit.started_at
+    assert query(store, "SELECT sync_date = started_at FROM sync_history ORDER BY id") == [
+        (1,),
+        (1,),
+    ]
 
 
 def test_an_incomplete_walk_never_resolves(store: SQLiteStorage) -> None:

@@ -16,18 +16,22 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vanta_vuln_stats.config.credentials import Credentials
+from vanta_vuln_stats.devstack.simulator import SimulatorConfig, VantaSimulator
 from vanta_vuln_stats.model import Resource, normalize_batch, parse_timestamp, timestamp_to_iso
+from vanta_vuln_stats.pipeline.sync import run_sync
 from vanta_vuln_stats.stats import LEGACY_KEYS, build_synthetic_database, compute_statistics
 from vanta_vuln_stats.stats.render import to_csv, to_json
 from vanta_vuln_stats.stats.synthetic import SYNTHETIC_AS_OF
 from vanta_vuln_stats.storage.filters import VulnerabilityFilter
 from vanta_vuln_stats.storage.sqlite import SQLiteStorage
+from vanta_vuln_stats.vanta import VantaClient
 
 from .legacy_reference import assert_legacy_equal, legacy_statistics
 
@@ -581,6 +585,57 @@ def test_trends_follow_the_filter(tenant: Tenant, conn: sqlite3.Connection) -> N
     resolved_high = sum(1 for i in tenant.resolved_ids if tenant.all_vulns[i]["severity"] == "HIGH")
     assert second["resolved"] == resolved_high
     assert set(second["open_by_severity"]) == {"HIGH"}
+
+
+def test_a_back_filled_day_lands_on_its_own_date(tmp_path: Path) -> None:
+    # A sync run today for the day before yesterday, then today's own sync.
+    today = datetime.now(UTC).date()
+    missed = today - timedelta(days=2)
+    config = SimulatorConfig(
+        records=300,
+        seed=4,
+        client_id="vci_backfill",
+        client_secret="test-secret-backfill",
+        rate_limit=0,
+        token_rate_limit=0,
+    )
+    database = tmp_path / "backfill.db"
+    with VantaSimulator(config) as sim:
+        client = VantaClient(
+            Credentials("vci_backfill", "test-secret-backfill"),
+            base_url=sim.url,
+            requests_per_minute=None,
+        )
+        with client, SQLiteStorage(database) as store:
+            back_filled = run_sync(client, store, run_date=missed).summary
+            routine = run_sync(client, store).summary
+
+    with sqlite3.connect(database) as db:
+        runs = db.execute(
+            "SELECT id, sync_date, started_at FROM sync_history ORDER BY id"
+        ).fetchall()
+        snapshot_days = db.execute(
+            "SELECT sync_id, substr(snapshot_date, 1, 10), count(*) FROM vulnerability_history "
+            "GROUP BY 1, 2 ORDER BY 1"
+        ).fetchall()
+        stats = compute_statistics(db, now=datetime.now(UTC))
+
+    def day(text: str) -> date:
+        return date.fromisoformat(text[:10])
+
+    (first_id, first_date, first_start), (_, second_date, second_start) = runs
+    assert day(first_date) == missed
+    # The real start is kept, and the stamp keeps its time of day; today's run is stamped with
+    # its start, as every run was before run dates.
+    assert day(first_start) >= today and first_date[10:] == first_start[10:]
+    assert second_date == second_start and day(second_date) >= today
+    assert snapshot_days == [(first_id, missed.isoformat(), back_filled.discovered)]
+    assert back_filled.discovered > 0 and routine.changes.total == 0
+    days = stats["trends"]["days"]
+    assert [d["date"] for d in days] == [missed.isoformat(), second_date[:10]]
+    assert (days[0]["syncs"], days[0]["discovered"]) == (1, back_filled.discovered)
+    assert (days[1]["syncs"], days[1]["discovered"]) == (1, 0)
+    assert days[0]["reported"] == days[1]["reported"] == back_filled.counts(V).fetched
 
 
 def test_csv_holds_every_statistic(conn: sqlite3.Connection) -> None:

@@ -22,7 +22,10 @@ DEFAULT_DATABASE = "vanta_vulnerabilities.db"
 DEFAULT_CREDENTIALS_FILE = "VANTA_API_CREDENTIALS.env"
 DEFAULT_CONFIG_FILE = "config.json"
 CONFIG_FILE_ENV = "VANTA_VULN_STATS_CONFIG"
-STORAGE_BACKENDS = ("sqlite",)
+# sqlite: a local SQLite file. lake: the Parquet lake at the ``lake`` setting (a directory or an
+# s3:// URI). s3: the same backend, named for where it lives (the lake must be an s3:// URI).
+# hybrid: SQLite and the lake written by the same sync (statistics read SQLite).
+STORAGE_BACKENDS = ("sqlite", "s3", "lake", "hybrid")
 
 
 def _as_str(value: Any) -> str:
@@ -112,6 +115,13 @@ SPECS: tuple[SettingSpec, ...] = (
         _as_choice(*STORAGE_BACKENDS),
         "VANTA_STORAGE_BACKEND",
         "where synced data is kept",
+    ),
+    SettingSpec(
+        "lake",
+        None,
+        _as_optional_str,
+        "VANTA_LAKE",
+        "Parquet lake: a directory or s3://bucket/prefix (backends lake, s3, hybrid)",
     ),
     SettingSpec(
         "credentials_file",

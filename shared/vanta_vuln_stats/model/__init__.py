@@ -20,6 +20,7 @@ from vanta_vuln_stats.model.fields import (
     Kind,
     Resource,
     column_names,
+    tracked_columns,
 )
 from vanta_vuln_stats.model.records import (
     NormalizedBatch,
@@ -52,4 +53,5 @@ __all__ = [
     "parse_timestamp",
     "rows_to_table",
     "timestamp_to_iso",
+    "tracked_columns",
 ]

@@ -4,6 +4,13 @@ Everything else is generated from these tuples: normalisation and validation (re
 Arrow schemas (arrow.py), and in later layers the SQLite DDL, the Parquet files and the Glue
 tables. Add a column here and it appears everywhere; never list columns a second time.
 
+What counts as a change of a stored record is defined here too, once for every store: a record
+is "updated" when a tracked column differs (``tracked_columns``). A column marked
+``tracked=False`` only says that the scanner saw the record again (``lastDetectedDate`` moves
+with every rescan, for a third of a tenant on a given day); the current row keeps its latest
+value, but its change alone is no event and leaves no trace in the change history. Fields
+outside the model (kept only in ``raw_data``) are not tracked either.
+
 Kinds (`Field.kind`):
     string     text
     timestamp  ISO-8601 instant in the API; a timezone-aware UTC datetime once normalised;
@@ -47,6 +54,8 @@ class Field:
     kind      see the module docstring
     required  a record whose value is missing or null here is rejected with a reason
     enum      allowed values (compared case-insensitively, stored upper-case)
+    tracked   a change of this column makes a stored record "updated" (a history event);
+              False for columns that only say the record was seen again
     """
 
     name: str
@@ -85,6 +94,8 @@ VULNERABILITY_FIELDS: tuple[Field, ...] = (
     Field("target_id", "targetId", "string", required=True),
     Field("first_detected_date", "firstDetectedDate", "timestamp", required=True),
     Field("source_detected_date", "sourceDetectedDate", "timestamp"),
+    # The scanner's latest sighting: moves with every rescan while nothing about the finding
+    # changes, so it is kept current but is not a change of the finding.
     Field("last_detected_date", "lastDetectedDate", "timestamp", tracked=False),
     Field("severity", "severity", "string", required=True, enum=SEVERITIES),
     Field("cvss_severity_score", "cvssSeverityScore", "float"),
@@ -148,5 +159,15 @@ def column_names(resource: Resource) -> tuple[str, ...]:
 
 
 def tracked_columns(resource: Resource) -> tuple[str, ...]:
-    """The columns whose change is an "updated" event (never raw_data)."""
-    return tuple(f.name for f in FIELDS[resource] if f.tracked)
+    """The columns whose change makes a stored record "updated", in column order.
+
+    Every model column except those marked ``tracked=False``; never ``raw_data``, so a change
+    only of fields outside the model is not an update either. Every store classifies changes
+    with this one list.
+    """
+    return _TRACKED[Resource(resource)]
+
+
+_TRACKED: dict[Resource, tuple[str, ...]] = {
+    resource: tuple(f.name for f in fields if f.tracked) for resource, fields in FIELDS.items()
+}

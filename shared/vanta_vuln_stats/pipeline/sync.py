@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vanta_vuln_stats.errors import VantaVulnStatsError
@@ -91,11 +92,16 @@ def run_sync(
     batch_size: int = 1000,
     progress: SyncProgress | None = None,
     expected: Callable[[Resource], int | None] | None = None,
+    run_date: date | None = None,
 ) -> SyncResult:
-    """Fetch ``resources`` in turn into ``store``; returns the run's summary and tallies."""
+    """Fetch ``resources`` in turn into ``store``; returns the run's summary and tallies.
+
+    ``run_date`` is the day the run counts for (default: today, UTC): its rows and events are
+    stamped on that day, so a back-filled day lands on its own date.
+    """
     from vanta_vuln_stats.model import normalize_batch
 
-    run = store.begin_sync()
+    run = store.begin_sync(run_date=run_date)
     tallies = {resource: ResourceTally() for resource in resources}
     complete: list[Resource] = []
     started = time.perf_counter()

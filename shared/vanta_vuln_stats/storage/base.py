@@ -8,13 +8,26 @@ reported are marked resolved for the resources whose walk completed) or ``abort_
 an error: committed batches stay, nothing is resolved). A run left open by a crash is recorded as
 interrupted when the next run begins.
 
+A run has a run date, the day it counts for: the day it started (UTC) unless the caller says
+otherwise, as when a missed day is back-filled. The records and change events a run writes carry
+one timestamp, ``SyncRun.stamp``: the run date at the start's time of day. So a back-filled day
+lands on its own date, and two stores written by one sync record the same time. When the run
+date is the start's own day the stamp is the start itself. The run's real start and end are
+kept as they were.
+
 Change types (the earlier tool's meanings are kept):
 
     discovered   an id never stored before
     remediated   the finding became deactivated (``deactivateMetadata`` appeared)
     reactivated  it stopped being deactivated, or it was resolved and the API reports it again
-    updated      anything else in the record changed (``changed_fields`` names the columns)
+    updated      a tracked column changed (``model.tracked_columns``: severity, scores, SLA
+                 deadline, fixability, package, name, description, ...); ``changed_fields``
+                 names the tracked columns that differ
     resolved     a completed walk no longer returned it
+
+A record only seen again (``lastDetectedDate`` moved) or changed only in fields outside the model
+is no change: the current row takes the new record, but no event is written and nothing is
+counted. Every backend applies this one rule with the one list of tracked columns.
 
 Backends hold no state between calls that a crash could lose: a run's counts are written with
 each batch, so a later process can still report an interrupted run truthfully.
@@ -26,11 +39,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, Self
 
 from vanta_vuln_stats.model.fields import Resource
+from vanta_vuln_stats.model.records import parse_timestamp, timestamp_to_iso
 from vanta_vuln_stats.storage.filters import VulnerabilityFilter
 
 __all__ = [
@@ -44,6 +58,8 @@ __all__ = [
     "SyncRun",
     "SyncStatus",
     "SyncSummary",
+    "run_stamp",
+    "run_times",
 ]
 
 ChangeType = Literal["discovered", "updated", "remediated", "reactivated", "resolved"]
@@ -60,23 +76,50 @@ CHANGE_TYPES: tuple[ChangeType, ...] = (
 SyncStatus = Literal["running", "complete", "interrupted", "failed"]
 
 
+def run_times(
+    started_at: datetime | None = None, run_date: date | None = None
+) -> tuple[datetime, date]:
+    """A new run's start and run date, as every backend's ``begin_sync`` records them.
+
+    ``started_at`` defaults to now, a naive one is taken as UTC, and it is cut to milliseconds
+    (what the stores keep); ``run_date`` defaults to the start's UTC date. A datetime given as
+    ``run_date`` is a programming error (its day depends on a zone): TypeError.
+    """
+    if isinstance(run_date, datetime) or not isinstance(run_date, date | None):
+        raise TypeError(f"run_date must be a date, got {run_date!r}")
+    started = datetime.now(UTC) if started_at is None else started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    started = parse_timestamp(timestamp_to_iso(started))
+    return started, run_date or started.date()
+
+
+def run_stamp(started_at: datetime, run_date: date) -> datetime:
+    """The run date at ``started_at``'s UTC time of day, millisecond precision: the timestamp a
+    run's rows and events carry. ``started_at`` itself when it falls on ``run_date``."""
+    start = started_at.astimezone(UTC)
+    return datetime.combine(
+        run_date, start.time().replace(microsecond=start.microsecond // 1000 * 1000), UTC
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SyncRun:
-    """An open sync run. ``started_at`` is UTC at millisecond precision (what the store keeps);
-    ``run_date`` is the day the run counts for (default: the UTC date it started)."""
+    """An open sync run.
+
+    ``started_at`` is when it really started, UTC at millisecond precision (what the store
+    keeps); ``run_date`` is the day it counts for (see the module docstring).
+    """
 
     id: int
     started_at: datetime
-    run_date: date | None = None
-
-    @property
-    def day(self) -> date:
-        return self.run_date or self.started_at.date()
+    run_date: date
 
     @property
     def stamp(self) -> datetime:
-        """The time the run's rows and events carry: its run date at its time of day."""
-        return datetime.combine(self.day, self.started_at.timetz())
+        """The timestamp of the records and events the run writes: ``run_date`` at the start's
+        time of day (UTC, milliseconds); ``started_at`` when the run is for its own day."""
+        return run_stamp(self.started_at, self.run_date)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +235,9 @@ class ChangeEvent:
 
     ``sync_id`` is None for events written by the earlier tool. ``deactivation_date`` is the
     finding's ``deactivateMetadata.deactivatedOnDate`` at the time of the event.
+    ``changed_fields`` names the tracked columns that differed from the stored row (empty for
+    discovered and resolved events; events recorded before "updated" meant a tracked change
+    may also name ``last_detected_date`` or ``raw_data``).
     """
 
     id: int
@@ -226,8 +272,9 @@ class StorageBackend(ABC):
     def begin_sync(
         self, *, started_at: datetime | None = None, run_date: date | None = None
     ) -> SyncRun:
-        """Open a run (``started_at`` defaults to now). Runs a crashed process left open are
-        recorded as interrupted first."""
+        """Open a run (``started_at`` defaults to now, ``run_date`` to its UTC date; see
+        ``run_times``). Its rows and events carry ``run.stamp``. Runs a crashed process left
+        open are recorded as interrupted first."""
 
     @abstractmethod
     def store_batch(

@@ -11,21 +11,32 @@ unchanged, costs little. The other rows are read in full and classified, in this
     deactivateMetadata appeared             upsert, history 'remediated'
     deactivateMetadata went away            upsert, history 'reactivated'
     resolved earlier, reported again        upsert, history 'reactivated' (resolved_at cleared)
-    the record's JSON differs               upsert, history 'updated' with changed_fields
-    same JSON spelled differently           rewritten quietly, not a change (a database upgraded
-                                            from the earlier tool holds its own JSON spelling)
+    a tracked column differs                upsert, history 'updated' with changed_fields
+    no tracked column differs               upserted quietly, not a change: the current row
+                                            gets the new record, the history nothing
+
+Tracked columns are ``model.tracked_columns``, the rule every store shares: every model column
+except those that only say the scanner saw the record again (``last_detected_date``). So a
+record in which only lastDetectedDate moved, or only fields outside the model changed, or whose
+JSON is only spelled differently (a database upgraded from the earlier tool holds its own
+spelling) is rewritten without an event; JSON-valued columns compare by value for that reason.
 
 A finding resolved and then back deactivated counts as remediated, the more informative event.
-Remediations and assets get no history rows; their new and changed records are counted.
+Remediations and assets get no history rows; their new and changed records are counted by the
+same rule.
 
 ``changed_fields`` is recorded for every change of an existing row (remediated and reactivated
-included); it names the model columns that differ, or ``raw_data`` alone when only fields outside
-the model changed.
+included): the tracked columns that differ, in column order (an empty list when a resolved
+finding comes back unchanged).
 
-Times written by a run (last_updated, first_seen_at, last_seen_at, snapshot_date, resolved_at)
-are the run's start time, so every row a run touched carries the same stamp and a run's events
-sort together. A change to the normaliser that alters stored columns of unchanged records needs
-a migration (schema.py) to rewrite them: unchanged raw text is never re-read.
+Times written by a run (sync_date, last_updated, first_seen_at, last_seen_at, snapshot_date,
+resolved_at) are the run's stamp (``SyncRun.stamp``: its run date at its start's time of day,
+the start itself unless the run counts for another day), so every row a run touched carries the
+same stamp, a run's events sort together and a back-filled day lands on its date. The run's
+started_at and finished_at are the real times; rejected_records.rejected_at is the real time too.
+
+A change to the normaliser that alters stored columns of unchanged records needs a migration
+(schema.py) to rewrite them: unchanged raw text is never re-read.
 
 One writer at a time. A run left 'running' by a process that died is recorded as interrupted by
 the next ``begin_sync``; if that process was in fact alive, its next write fails with StoreError.
@@ -40,13 +51,19 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from vanta_vuln_stats.errors import StoreError
-from vanta_vuln_stats.model.fields import FIELDS, RAW_COLUMN, Resource, column_names
+from vanta_vuln_stats.model.fields import (
+    FIELDS,
+    RAW_COLUMN,
+    Resource,
+    column_names,
+    tracked_columns,
+)
 from vanta_vuln_stats.model.records import parse_timestamp, timestamp_to_iso
 from vanta_vuln_stats.storage import schema
 from vanta_vuln_stats.storage.base import (
@@ -59,6 +76,8 @@ from vanta_vuln_stats.storage.base import (
     SyncRun,
     SyncStatus,
     SyncSummary,
+    run_stamp,
+    run_times,
 )
 from vanta_vuln_stats.storage.filters import VulnerabilityFilter, where_sql
 from vanta_vuln_stats.storage.schema import (
@@ -84,6 +103,9 @@ _PAGE_SIZE = 16384
 _dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False).encode
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _COUNT_FIELDS = ("discovered", "updated", "remediated", "reactivated", "resolved")
+# Column kinds stored as JSON text: the same value may be spelled differently (key order,
+# escapes), so a textual difference is checked by value before it counts as a change.
+_JSON_KINDS = frozenset({"json", "strings"})
 
 
 def _iso_or_text(value: Any) -> Any:
@@ -129,6 +151,10 @@ class _Plan:
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     raw_index: int
+    # (index, column, compare as JSON) of each tracked column, and a getter of their values
+    # (one C-level tuple comparison tells whether any of them differs).
+    tracked: tuple[tuple[int, str, bool], ...]
+    tracked_values: Callable[[Sequence[Any]], tuple[Any, ...]]
     tracks_history: bool
     seen_times: bool  # first_seen_at / last_seen_at / resolved_at exist
     deactivated_index: int | None
@@ -181,6 +207,16 @@ def _build_plan(resource: Resource) -> _Plan:
     )
     touch_set = "last_seen_at = ?, last_seen_sync_id = ?" if seen_times else "last_seen_sync_id = ?"
     touch_sql = f"UPDATE {table} SET {touch_set} WHERE id IN (SELECT value FROM json_each(?))"
+    kinds = {spec.name: spec.kind for spec in FIELDS[resource]}
+    tracked = tuple(
+        (columns.index(name), name, kinds[name] in _JSON_KINDS)
+        for name in tracked_columns(resource)
+    )
+    indexes = [index for index, _, _ in tracked]
+    tracked_values = cast(
+        Callable[[Sequence[Any]], tuple[Any, ...]],
+        itemgetter(*indexes) if len(indexes) > 1 else lambda values: (values[indexes[0]],),
+    )
     return _Plan(
         resource=resource,
         table=table,
@@ -188,6 +224,8 @@ def _build_plan(resource: Resource) -> _Plan:
         get=cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], itemgetter(*columns)),
         converters=converters,
         raw_index=columns.index(RAW_COLUMN),
+        tracked=tracked,
+        tracked_values=tracked_values,
         tracks_history=tracks_history,
         seen_times=seen_times,
         deactivated_index=columns.index("is_deactivated") if tracks_history else None,
@@ -232,11 +270,22 @@ def _parse_time(text: object) -> datetime | None:
         return None
 
 
-def _same_record(old_raw: object, new_raw: str) -> bool:
+def _same_json(old: object, new: object) -> bool:
+    if old is None or new is None:
+        return False
     try:
-        return bool(json.loads(cast(str, old_raw)) == json.loads(new_raw))
+        return bool(json.loads(cast(str, old)) == json.loads(cast(str, new)))
     except (TypeError, ValueError):
         return False
+
+
+def _changed_columns(plan: _Plan, old: Sequence[Any], new: Sequence[Any]) -> list[str]:
+    """The tracked columns whose values differ, in column order (JSON text by value)."""
+    return [
+        name
+        for index, name, as_json in plan.tracked
+        if old[index] != new[index] and not (as_json and _same_json(old[index], new[index]))
+    ]
 
 
 class SQLiteStorage(StorageBackend):
@@ -357,9 +406,11 @@ class SQLiteStorage(StorageBackend):
     # ----------------------------------------------------------------------------------------
     # Runs
 
-    def begin_sync(self, *, started_at: datetime | None = None) -> SyncRun:
-        started = _utc_ms(started_at or datetime.now(UTC))
-        stamp = timestamp_to_iso(started)
+    def begin_sync(
+        self, *, started_at: datetime | None = None, run_date: date | None = None
+    ) -> SyncRun:
+        started, day = run_times(started_at, run_date)
+        stamp = timestamp_to_iso(run_stamp(started, day))
         with self._transaction():
             stale = [
                 row[0]
@@ -381,7 +432,7 @@ class SQLiteStorage(StorageBackend):
                 "new_count, updated_count, remediated_count, reactivated_count, resolved_count, "
                 "remediations_count, assets_count, rejected_count) "
                 "VALUES (?, ?, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0)",
-                (stamp, stamp),
+                (stamp, timestamp_to_iso(started)),
             )
             run_id = cursor.lastrowid
             if not self.has_data():
@@ -391,7 +442,7 @@ class SQLiteStorage(StorageBackend):
                 schema.drop_indexes(self._conn)
                 self._indexes_deferred = True
         assert run_id is not None
-        return SyncRun(id=run_id, started_at=started)
+        return SyncRun(id=run_id, started_at=started, run_date=day)
 
     def _restore_indexes(self) -> None:
         if self._indexes_deferred:
@@ -412,7 +463,7 @@ class SQLiteStorage(StorageBackend):
             if not record_id or record_id.__class__ is not str:
                 raise ValueError(f"a {plan.resource.value} row has no id: {record_id!r}")
             incoming[record_id] = row
-        stamp = timestamp_to_iso(run.started_at)
+        stamp = timestamp_to_iso(run.stamp)
         with self._transaction():
             self._require_running(run)
             counts = self._write_batch(plan, run, stamp, incoming)
@@ -485,30 +536,34 @@ class SQLiteStorage(StorageBackend):
         counts = dict.fromkeys(_COUNT_FIELDS, 0)
         deactivated = plan.deactivated_index
         raw_index = plan.raw_index
+        tracked_values = plan.tracked_values
         for record_id, values in batch.items():
             old = existing.get(record_id)
             if old is None:
                 change: str | None = "discovered"
                 changed: str | None = None
             else:
-                old_values = old[:width]
-                resolved = old[width] is not None
+                differ = (
+                    _changed_columns(plan, old, values)
+                    if tracked_values(old) != tracked_values(values)
+                    else []
+                )
                 change = None
                 if deactivated is not None:
-                    was, now = bool(old_values[deactivated]), bool(values[deactivated])
+                    was, now = bool(old[deactivated]), bool(values[deactivated])
                     if now and not was:
                         change = "remediated"
                     elif was and not now:
                         change = "reactivated"
                 if change is None:
-                    if resolved:
+                    if old[width] is not None:  # resolved, and reported again
                         change = "reactivated"
-                    elif not _same_record(old_values[raw_index], values[raw_index]):
+                    elif differ:
                         change = "updated"
-                changed = self._changed_fields(plan, old_values, values) if change else None
+                changed = _dumps(differ) if change else None
             upserts.append((*values, *seen_extra))
             if change is None:
-                continue  # the same record in another spelling: rewritten, not a change
+                continue  # seen again, or changed outside the tracked columns: no event
             counts[change] += 1
             if not plan.tracks_history:
                 continue
@@ -536,15 +591,6 @@ class SQLiteStorage(StorageBackend):
         if history:
             conn.executemany(_HISTORY_INSERT, history)
         return ChangeCounts(**counts)
-
-    @staticmethod
-    def _changed_fields(plan: _Plan, old: Sequence[Any], new: Sequence[Any]) -> str:
-        names = [
-            plan.columns[index]
-            for index in range(len(new))
-            if index != plan.raw_index and old[index] != new[index]
-        ]
-        return _dumps(names or [RAW_COLUMN])
 
     def store_rejections(self, run: SyncRun, rejections: Sequence[RejectedRecord]) -> None:
         if not rejections:
@@ -583,7 +629,7 @@ class SQLiteStorage(StorageBackend):
                 self._upsert_resource(run.id, resource, {"rejected": count})
             # A stored record the API still lists, though in a shape that was rejected, is still
             # reported: marked seen so that the end of the walk does not call it resolved.
-            stamp_run = timestamp_to_iso(run.started_at)
+            stamp_run = timestamp_to_iso(run.stamp)
             for resource, ids in seen_ids.items():
                 plan = _PLANS[resource]
                 params = (stamp_run, run.id) if plan.seen_times else (run.id,)
@@ -602,7 +648,7 @@ class SQLiteStorage(StorageBackend):
         fetched: Mapping[Resource, int],
     ) -> SyncSummary:
         complete_set = {Resource(r) for r in complete}
-        stamp = timestamp_to_iso(run.started_at)
+        stamp = timestamp_to_iso(run.stamp)
         self._restore_indexes()
         with self._transaction():
             self._require_running(run)

@@ -126,6 +126,28 @@ class LakeLocation:
     def key_of(self, path: str) -> str:
         return path[len(self.root) + 1 :]
 
+    def check_writable(self) -> None:
+        """Fail early, with the reason, when the lake cannot be written (no such bucket, no
+        access, a local folder that cannot be made)."""
+        import pyarrow.fs as pafs
+
+        if not self.is_s3:
+            try:
+                os.makedirs(self.root, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the lake {self.uri}: {exc.strerror}.") from None
+            return
+        bucket = self.root.split("/", 1)[0]
+        try:
+            info = self.filesystem.get_file_info(bucket)
+        except OSError as exc:
+            raise StoreError(f"Cannot reach the lake {self.uri}: {_first_line(exc)}") from None
+        if info.type == pafs.FileType.NotFound:
+            raise StoreError(
+                f"The S3 bucket {bucket} of the lake {self.uri} does not exist (or this AWS "
+                "identity may not see it)."
+            )
+
     # ----------------------------------------------------------------------------------------
     # Objects
 
@@ -185,3 +207,7 @@ class LakeLocation:
 
     def __repr__(self) -> str:
         return f"LakeLocation({self.uri!r})"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

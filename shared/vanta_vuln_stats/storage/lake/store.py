@@ -48,6 +48,7 @@ from vanta_vuln_stats.storage.base import (
     SyncRun,
     SyncStatus,
     SyncSummary,
+    run_times,
 )
 from vanta_vuln_stats.storage.lake import layout
 from vanta_vuln_stats.storage.lake.fs import LakeLocation
@@ -227,15 +228,16 @@ class LakeStorage(StorageBackend):
     ) -> SyncRun:
         if self._run is not None:
             raise StoreError(f"A sync is already open on the lake {self.location.uri}.")
-        started = _ms((started_at or datetime.now(UTC)).astimezone(UTC))
-        sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=run_date)
-        previous = self.manifest(sync.day)
+        self.location.check_writable()
+        started, day = run_times(started_at, run_date)
+        sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=day)
+        previous = self.manifest(sync.run_date)
         if previous is not None:
             # Withdrawn before any part is overwritten: readers now see the day as absent.
-            self.location.delete(layout.commit_key(sync.day))
-            log.info("re-running %s: its earlier commit %s is withdrawn", sync.day, previous.run_id)
+            self.location.delete(layout.commit_key(sync.run_date))
+            log.info("re-running %s: commit %s withdrawn", sync.run_date, previous.run_id)
         run = _Run(sync=sync, run_id=layout.run_id_of(started), previous=previous)
-        run.backup_key = layout.backup_key(sync.day, started)
+        run.backup_key = layout.backup_key(sync.run_date, started)
         run.backup = self.location.open_output(run.backup_key)
         # Level 1: the backup must keep up with the sync; JSON still shrinks about 8x.
         run.backup_stream = gzip.GzipFile(fileobj=run.backup, mode="wb", compresslevel=1)
@@ -286,11 +288,11 @@ class LakeStorage(StorageBackend):
 
         schema = layout.snapshot_schema(resource)
         columns = [table[name] for name in schema.names if name != "run_date"]
-        columns.append(pa.repeat(pa.scalar(state.sync.day, pa.date32()), table.num_rows))
+        columns.append(pa.repeat(pa.scalar(state.sync.run_date, pa.date32()), table.num_rows))
         part = pa.Table.from_arrays(columns, schema=schema)
         chunk = state.chunks.get(resource.value, 0)
         state.chunks[resource.value] = chunk + 1
-        key = layout.part_key(resource.value, state.sync.day, chunk)
+        key = layout.part_key(resource.value, state.sync.run_date, chunk)
         self._upload(state, resource.value, key, part)
 
     def _upload(self, state: _Run, table_name: str, key: str, table: pa.Table) -> None:
@@ -369,14 +371,14 @@ class LakeStorage(StorageBackend):
                     pa.array([list(item.reasons) for item in items], pa.list_(pa.string())),
                     pa.array(raws, pa.string()),
                     pa.array([state.run_id] * len(items)),
-                    pa.array([state.sync.day] * len(items), pa.date32()),
+                    pa.array([state.sync.run_date] * len(items), pa.date32()),
                     pa.array([now] * len(items), schema.field("rejected_at").type),
                 ],
                 schema=schema,
             )
             chunk = state.chunks.get(f"rejects-{resource.value}", 0)
             state.chunks[f"rejects-{resource.value}"] = chunk + 1
-            key = layout.rejects_key(resource, state.sync.day, chunk)
+            key = layout.rejects_key(resource, state.sync.run_date, chunk)
             self._upload(state, layout.REJECTS_TABLE, key, table)
 
     def _close_backup(self, state: _Run) -> dict[str, Any] | None:
@@ -435,7 +437,7 @@ class LakeStorage(StorageBackend):
             if incomplete:
                 raise StoreError(f"The walk did not complete for {', '.join(incomplete)}.")
 
-            base = self._base_manifest(state.sync.day)
+            base = self._base_manifest(state.sync.run_date)
             states: dict[str, str] = {}
             for resource in Resource:
                 snapshot = self._read(self._files(state).get(resource.value, []), resource)
@@ -445,23 +447,23 @@ class LakeStorage(StorageBackend):
                     previous,
                     snapshot,
                     stamp=state.sync.stamp,
-                    run_date=state.sync.day,
+                    run_date=state.sync.run_date,
                     run_id=state.run_id,
                     complete=resource in complete_set,
                 )
                 for name in ("discovered", "updated", "remediated", "reactivated", "resolved"):
                     counts[resource][name] = getattr(change.counts, name)
-                key = layout.state_key(resource, state.sync.day)
+                key = layout.state_key(resource, state.sync.run_date)
                 self._upload(state, "_state", key, change.state)
                 states[resource.value] = key
                 if change.events is not None:
-                    history_key = layout.part_key(layout.HISTORY_TABLE, state.sync.day, 0)
+                    history_key = layout.part_key(layout.HISTORY_TABLE, state.sync.run_date, 0)
                     self._upload(state, layout.HISTORY_TABLE, history_key, change.events)
             self._drain(state)
             total = self._verify(state)
             self._delete_stale(state)
             finished = _ms(datetime.now(UTC))
-            history_key = layout.sync_history_key(state.sync.day, state.run_id)
+            history_key = layout.sync_history_key(state.sync.run_date, state.run_id)
             summary = self._sync_row(
                 state,
                 status="complete",
@@ -478,7 +480,7 @@ class LakeStorage(StorageBackend):
                 if name != "_state"
             }
             manifest = Manifest(
-                run_date=state.sync.day,
+                run_date=state.sync.run_date,
                 run_id=state.run_id,
                 stamp=state.sync.stamp,
                 started_at=state.sync.started_at,
@@ -490,7 +492,7 @@ class LakeStorage(StorageBackend):
                 counts={r.value: c for r, c in counts.items()},
                 sync_history=history_key,
             )
-            self.location.write_bytes(layout.commit_key(state.sync.day), manifest.to_json())
+            self.location.write_bytes(layout.commit_key(state.sync.run_date), manifest.to_json())
         except BaseException as exc:
             self._fail(state, exc)
             raise
@@ -508,7 +510,11 @@ class LakeStorage(StorageBackend):
 
         schema = layout.snapshot_schema(resource)
         tables = [
-            pq.read_table(self.location.path(entry["key"]), filesystem=self.location.filesystem)
+            pq.read_table(
+                self.location.path(entry["key"]),
+                filesystem=self.location.filesystem,
+                partitioning=None,
+            )
             for entry in sorted(entries, key=lambda e: e["key"])
         ]
         return pa.concat_tables(tables) if tables else schema.empty_table()
@@ -526,7 +532,7 @@ class LakeStorage(StorageBackend):
         """Parts of this day that this run did not write (an earlier run had more chunks)."""
         written = {entry["key"] for entries in self._files(state).values() for entry in entries}
         for table in (*(r.value for r in Resource), layout.HISTORY_TABLE, layout.REJECTS_TABLE):
-            prefix = layout.partition_prefix(table, state.sync.day)
+            prefix = layout.partition_prefix(table, state.sync.run_date)
             for key, _ in list(self.location.list(prefix)):
                 if key not in written:
                     self.location.delete(key)
@@ -550,7 +556,9 @@ class LakeStorage(StorageBackend):
         key = previous.sync_history
         if not self.location.exists(key):
             return
-        table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+        table = pq.read_table(
+            self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+        )
         rows = table.num_rows
         status = pa.repeat(pa.scalar("superseded"), rows)
         table = table.set_column(table.schema.get_field_index("status"), "status", status)
@@ -578,7 +586,7 @@ class LakeStorage(StorageBackend):
         sync = state.sync
         values: dict[str, Any] = {
             "run_id": state.run_id,
-            "run_date": sync.day,
+            "run_date": sync.run_date,
             "sync_date": sync.stamp,
             "started_at": sync.started_at,
             "finished_at": finished,
@@ -598,7 +606,7 @@ class LakeStorage(StorageBackend):
                 values[f"{resource.value}_{name}"] = counts.get(resource, {}).get(name, 0)
             values[f"{resource.value}_complete"] = resource in complete
         table = pa.Table.from_pylist([values], schema=schema)
-        key = layout.sync_history_key(sync.day, state.run_id)
+        key = layout.sync_history_key(sync.run_date, state.run_id)
         data = write_parquet_bytes(table)
         self.location.write_bytes(key, data)
         return _summary_of(values)
@@ -667,7 +675,9 @@ class LakeStorage(StorageBackend):
         rows: list[dict[str, Any]] = []
         for key, _ in self.location.list(layout.SYNC_HISTORY_TABLE):
             if key.endswith(".parquet"):
-                table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+                table = pq.read_table(
+                    self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+                )
                 rows.extend(table.to_pylist())
         rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
         return [_summary_of(row) for row in rows]
@@ -741,7 +751,9 @@ class LakeStorage(StorageBackend):
         events: list[ChangeEvent] = []
         for manifest in self.manifests().values():
             for key in manifest.keys(layout.HISTORY_TABLE):
-                table = pq.read_table(self.location.path(key), filesystem=self.location.filesystem)
+                table = pq.read_table(
+                    self.location.path(key), filesystem=self.location.filesystem, partitioning=None
+                )
                 if vuln_id is not None:
                     table = table.filter(pc.equal(table["vuln_id"], vuln_id))
                 for row in table.to_pylist():
