@@ -8,10 +8,10 @@ from moto's S3 as well, and with runs that never committed.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import io
 import json
 import shutil
-import sqlite3
 import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from vanta_vuln_stats import cli
 from vanta_vuln_stats.devstack.simulator.tenant import Tenant
 from vanta_vuln_stats.model import Resource, normalize_batch
 from vanta_vuln_stats.stats import compute_statistics
@@ -65,11 +66,7 @@ def sync_day(store: StorageBackend, day: date, data: dict[Resource, list[dict[st
     later (the frozen clock), through the store's public API."""
     started = datetime.combine(day, time(6), UTC)
     FrozenClock.current = started + timedelta(minutes=7)
-    if isinstance(store, LakeStorage):
-        run = store.begin_sync(started_at=started, run_date=day)
-    else:
-        # The SQLite store dates a run by its start, which is on the run date here.
-        run = store.begin_sync(started_at=started)
+    run = store.begin_sync(started_at=started, run_date=day)
     for resource, raws in data.items():
         for offset in range(0, len(raws), BATCH):
             batch = normalize_batch(resource, raws[offset : offset + BATCH])
@@ -110,18 +107,6 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     assert changes is not None
     # Every kind of change the trends count happened on day 2.
     assert changes.discovered and changes.resolved and changes.remediated and changes.reactivated
-
-    # The SQLite store still records an 'updated' event when only lastDetectedDate moved (the
-    # finding was seen again); the lake does not (changes.py), and the SQLite store is being
-    # brought to the same rule. Until then its seen-again events are taken out here, so the
-    # comparison covers everything else. Once the rule lands this deletes nothing.
-    conn = sqlite3.connect(sqlite_path)
-    with conn:
-        conn.execute(
-            "DELETE FROM vulnerability_history "
-            "WHERE change_type = 'updated' AND changed_fields = '[\"last_detected_date\"]'"
-        )
-    conn.close()
     return Stores(sqlite=sqlite_path, lake=lake_path, day2=day2)
 
 
@@ -202,29 +187,32 @@ def test_exported_vulnerabilities_are_equal(stores: Stores) -> None:
             assert list(lake.iter_vulnerabilities(filters)) == expected
 
 
-def test_report_output_is_the_same_json(
+def run_cli(*args: str) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    assert code == 0, err.getvalue()
+    return out.getvalue()
+
+
+def test_output_file_is_the_same_json_from_either_backend(
     stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rich.console import Console
-
-    from vanta_vuln_stats.report import _output
-
     FrozenClock.current = NOW
     monkeypatch.setattr("vanta_vuln_stats.stats.generator.datetime", FrozenClock.datetime_class())
-    written = {}
-    for name, store in (
-        ("sqlite", SQLiteStorage(stores.sqlite)),
-        ("lake", LakeStorage(str(stores.lake))),
-    ):
-        path = tmp_path / f"{name}.json"
-        args = argparse.Namespace(
-            output=str(path), format="text", top=10, export_vulnerabilities=None
-        )
-        with store:
-            _output(args, store, VulnerabilityFilter(), Console(stderr=True))
-        written[name] = path.read_bytes()
-    assert json.loads(written["lake"])["total_count"] > 0
-    assert written["lake"] == written["sqlite"]
+    sqlite_json, lake_json = tmp_path / "sqlite.json", tmp_path / "lake.json"
+    run_cli("--use-cache", "--database", str(stores.sqlite), "--output", str(sqlite_json))
+    run_cli(
+        "--use-cache",
+        "--storage-backend",
+        "lake",
+        "--lake",
+        str(stores.lake),
+        "--output",
+        str(lake_json),
+    )
+    assert json.loads(lake_json.read_text())["total_count"] > 0
+    assert lake_json.read_bytes() == sqlite_json.read_bytes()
 
 
 def test_an_empty_lake_answers_like_an_empty_database(tmp_path: Path) -> None:
