@@ -1,8 +1,8 @@
 """Statistics over a Parquet lake: the synthetic store of the statistics benchmark, exported into
 a lake, then ``compute_statistics`` over DuckDB on its files, against SQLite on the same data.
 
-``python -m bench.lake [rows]`` prints the numbers without touching docs/PERFORMANCE.md;
-``make bench`` runs it with the others (``lake_statistics``) and writes them there.
+``python -m bench lake_statistics`` writes its section of docs/PERFORMANCE.md (``make bench``
+runs it with the others); ``python -m bench.lake [rows]`` only prints the numbers.
 
 The export keeps every row and value of the SQLite store: the state of each resource becomes the
 state file of the last day, each synced day's history events a history part with its own commit
