@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 
@@ -39,3 +41,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _package_logger_reset() -> None:
+    """Every test starts with the package's logger as importing it leaves it. cli.main gives it
+    its own handler and stops propagation (for the command's stderr); left so by an earlier test
+    or a module fixture, a later test's caplog, which listens at the root, misses its records."""
+    logger = logging.getLogger("vanta_vuln_stats")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
