@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,6 +18,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
         "VANTA_DATABASE",
         "VANTA_STORAGE_BACKEND",
         "VANTA_LAKE",
+        "VANTA_GLUE_DATABASE",
         "AWS_ENDPOINT_URL_S3",
         "AWS_REGION",
         "VANTA_CREDENTIALS_FILE",
@@ -44,11 +46,20 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
 
 
 @pytest.fixture(autouse=True)
-def _package_logger_reset() -> None:
-    """Every test starts with the package's logger as importing it leaves it. cli.main gives it
-    its own handler and stops propagation (for the command's stderr); left so by an earlier test
-    or a module fixture, a later test's caplog, which listens at the root, misses its records."""
+def _package_logger_restored() -> Iterator[None]:
+    """A CLI run in-process (``cli.main``) gives the package logger its own handler, a WARNING
+    level and no propagation; every later test in the same worker that reads the package's log
+    records through ``caplog`` would see none of them. Each test starts and ends with the logger
+    as importing the package leaves it: restoring what a test found is not enough, since a
+    module-scoped fixture that ran the command (test_cli's) configured it before any test began.
+    """
     logger = logging.getLogger("vanta_vuln_stats")
-    logger.handlers.clear()
-    logger.setLevel(logging.NOTSET)
-    logger.propagate = True
+
+    def reset() -> None:
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+    reset()
+    yield
+    reset()

@@ -24,7 +24,7 @@ log = logging.getLogger("vanta_vuln_stats")
 
 SEVERITY_CHOICES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 STATUS_CHOICES = ("active", "deactivated", "resolved", "all")
-SUBCOMMANDS = ("simulator",)
+SUBCOMMANDS = ("simulator", "catalog")
 
 EPILOG = """\
 Examples:
@@ -41,6 +41,7 @@ Secrets Manager secret (--secret-id / VANTA_SECRET_ID).
 
 Other commands:
   vanta-vuln-stats simulator --help         a local Vanta API simulator for trials and tests
+  vanta-vuln-stats catalog --help           the AWS Glue catalog of a lake on S3 (sync, status)
 """
 
 
@@ -353,6 +354,19 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         args = parser.parse_args(argv)
         configure_logging(getattr(args, "verbose", False))
         return command.run(args)
+    if name == "catalog":
+        from vanta_vuln_stats.catalog import command as catalog_command
+
+        parser = _Parser(
+            prog="vanta-vuln-stats catalog",
+            description=catalog_command.DESCRIPTION,
+            epilog=catalog_command.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        catalog_command.add_arguments(parser)
+        args = parser.parse_args(argv)
+        configure_logging(getattr(args, "verbose", False))
+        return catalog_command.run(args)
     raise AssertionError(name)
 
 

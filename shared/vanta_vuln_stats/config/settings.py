@@ -138,7 +138,18 @@ SPECS: tuple[SettingSpec, ...] = (
         "AWS Secrets Manager secret (name or ARN) holding client_id and client_secret",
     ),
     SettingSpec(
-        "aws_region", None, _as_optional_str, "AWS_REGION", "AWS region for Secrets Manager"
+        "aws_region",
+        None,
+        _as_optional_str,
+        "AWS_REGION",
+        "AWS region for Secrets Manager and the Glue catalog",
+    ),
+    SettingSpec(
+        "glue_database",
+        None,
+        _as_optional_str,
+        "VANTA_GLUE_DATABASE",
+        "AWS Glue database of the lake's tables (vanta-vuln-stats catalog)",
     ),
     SettingSpec(
         "page_size",
