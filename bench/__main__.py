@@ -278,7 +278,7 @@ def bench_lake_statistics(workdir: Path) -> list[Result]:
             first < 1.0,
             f"{again:.2f} s when run again; importing duckdb and sqlglot "
             f"{result['import_seconds']:.2f} s; {int(result['lake_bytes']) / 1e6:.0f} MB of "
-            f"Parquet exported from the SQLite store in {result['exported_seconds']:.0f} s; "
+            f"Parquet migrated from the SQLite store in {result['migrated_seconds']:.0f} s; "
             f"{equal}",
         )
     ]
@@ -579,11 +579,12 @@ NOTES = """\
 - **Statistics**: `compute_statistics` with no filters over a synthetic store
   (`stats/synthetic.py`) in a fresh process; peak memory is that process's maximum RSS. The
   earlier tool's approach runs in its own fresh process over the same file.
-- **Statistics over the lake**: the same synthetic store exported into a local Parquet lake
-  (`bench/lake.py`: the state files of the last day, one history part and commit per synced
-  day), then `lake_connection` + `compute_statistics` in a fresh process, three times: the
-  first (reported) includes translating the SQL with sqlglot, the others show it cached. The
-  result is checked equal to the SQLite store's statistics.
+- **Statistics over the lake**: the same synthetic store migrated into a local Parquet lake
+  (`bench/lake.py`, with `storage/lake/migration`), then `lake_connection` +
+  `compute_statistics` in a fresh process (duckdb and sqlglot imported first, timed apart),
+  three times: the first (reported) includes opening the connection and translating the SQL
+  with sqlglot, the others have the translations cached. The result is checked equal to the
+  SQLite store's statistics.
 - **Store comparison**: the same simulator records stored by the earlier tool's method
   (`devstack/legacy.py`) and by normalise + `store_batch`.
 ## What limits each number (read with the table above)
