@@ -225,7 +225,8 @@ def _output(
 
     from vanta_vuln_stats.stats import compute_statistics, render_report, to_csv, to_json
 
-    stats = compute_statistics(store.connection, filters, top_n=args.top)
+    with store.query_connection() as conn:
+        stats = compute_statistics(conn, filters, top_n=args.top)
     if args.output:
         _write_text(args.output, to_json(stats))
         print(f"Statistics exported to {args.output}")

@@ -1,8 +1,11 @@
-"""Statistics over the SQLite store, computed in SQL.
+"""Statistics over a store, computed in SQL: SQLite, or DuckDB over the Parquet lake.
 
 ``compute_statistics`` runs the named queries of ``queries.py`` and shapes their (small, already
 aggregated) results into one JSON-ready dict. No record is ever loaded into Python: every count,
-distinct count, average and median is computed by the database.
+distinct count, average and median is computed by the database. The queries are written once,
+for SQLite; on a DuckDB connection (``StorageBackend.query_connection`` of the lake) they run
+translated (``storage.lake.engine.duckdb_sql``), and both engines give equal results for equal
+data.
 
 The earlier tool's keys come first, with its shapes and meanings:
 
@@ -56,8 +59,8 @@ How the filters apply:
 * Trends apply every criterion to the finding of each change event (by vuln_id), again
   without the default status scope, so resolutions stay visible.
 
-Timestamps are ISO-8601 text in the store; ``now`` defaults to the current UTC time and a naive
-``now`` is taken as UTC.
+Timestamps are ISO-8601 text in the SQLite store (and compared with ISO text parameters on
+both engines); ``now`` defaults to the current UTC time and a naive ``now`` is taken as UTC.
 """
 
 from __future__ import annotations
@@ -66,12 +69,13 @@ import dataclasses
 import os
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vanta_vuln_stats.model.fields import SEVERITIES
 from vanta_vuln_stats.model.records import timestamp_to_iso
@@ -82,6 +86,9 @@ from vanta_vuln_stats.storage.filters import (
     iso_bound,
     where_sql,
 )
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["LEGACY_KEYS", "compute_statistics"]
 
@@ -106,7 +113,7 @@ _COMPLETE_OR_LEGACY_SYNC = "(s.status = 'complete' OR s.status IS NULL)"
 
 
 def compute_statistics(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | duckdb.DuckDBPyConnection,
     filters: VulnerabilityFilter | None = None,
     *,
     now: datetime | None = None,
@@ -114,20 +121,23 @@ def compute_statistics(
 ) -> dict[str, Any]:
     """Every statistic of the store behind ``conn``, as a JSON-serialisable dict.
 
-    ``filters`` selects the findings (None: the default scope, what the API reports now);
-    ``now`` anchors "overdue" and the age buckets; ``top_n`` is the length of the top lists.
-    See the module docstring for every key's meaning and how filters apply.
+    ``conn`` is the SQLite store's connection or a DuckDB connection with the same tables (the
+    lake's, from ``StorageBackend.query_connection``); both give the same statistics for the
+    same data. ``filters`` selects the findings (None: the default scope, what the API reports
+    now); ``now`` anchors "overdue" and the age buckets; ``top_n`` is the length of the top
+    lists. See the module docstring for every key's meaning and how filters apply.
     """
     if top_n < 0:
         raise ValueError("top_n must be zero or more")
     now = _as_utc(now) if now is not None else datetime.now(UTC)
-    shape = _StoreShape.inspect(conn)
+    database = _database(conn)
+    shape = database.shape()
     vuln_where, vuln_params = where_sql(filters, "v")
     vuln_where = f"({vuln_where})"
 
     remediation_where, remediation_params = _remediation_condition(filters)
-    # Independent queries, slowest first; see _run_concurrently.
-    tasks: dict[str, Callable[[sqlite3.Connection], Any]] = {
+    # Independent queries, slowest first; see _Database.run_all.
+    tasks: dict[str, Callable[[_Database], Any]] = {
         "summary": lambda c: _findings_summary(c, shape, vuln_where, vuln_params, now),
         "top_packages": lambda c: _top_values(
             c, queries.TOP_PACKAGES, "package", vuln_where, vuln_params, top_n
@@ -146,7 +156,7 @@ def compute_statistics(
         tasks["remediation_sla"] = lambda c: _remediation_sla(
             c, remediation_where, remediation_params
         )
-    results = _run_concurrently(conn, tasks)
+    results = database.run_all(tasks)
 
     summary_rows = results["summary"]
     severity_rows = _sum_groups(summary_rows, "severity", key=_severity_rank)
@@ -173,7 +183,7 @@ def compute_statistics(
     stats["unique_assets_count"] = unique_assets
     stats["unique_cves_count"] = unique_cves
     stats["average_cvss_by_severity"] = {
-        row["severity"].lower(): row["cvss_sum"] / row["cvss_count"]
+        row["severity"].lower(): row["cvss_scaled_sum"] / (row["cvss_count"] * queries.SCORE_SCALE)
         for row in severity_rows
         if row["cvss_count"] and row["severity"] != "UNKNOWN"
     }
@@ -204,43 +214,149 @@ def compute_statistics(
     return stats
 
 
-def _run_concurrently(
-    conn: sqlite3.Connection, tasks: Mapping[str, Callable[[sqlite3.Connection], Any]]
-) -> dict[str, Any]:
-    """Run independent read queries at the same time, each thread on its own read-only
-    connection to the same file. SQLite executes without the interpreter lock, so on a
-    multi-core machine the statistics take about as long as the slowest query instead of the
-    sum of all. An in-memory database (one connection only) or a single core runs them in turn.
-    """
-    path = next(
-        (file for _, name, file in conn.execute("PRAGMA database_list") if name == "main"), ""
-    )
-    workers = min(len(tasks), os.cpu_count() or 1, _MAX_QUERY_THREADS)
-    if not path or workers < 2:
-        return {name: task(conn) for name, task in tasks.items()}
-    local = threading.local()
-    opened: list[sqlite3.Connection] = []
-    lock = threading.Lock()
+# --------------------------------------------------------------------------------------------
+# The database: SQLite or DuckDB
 
-    def connection() -> sqlite3.Connection:
-        reader = getattr(local, "conn", None)
-        if reader is None:
-            uri = f"{Path(path).as_uri()}?mode=ro"
-            reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            local.conn = reader
-            with lock:
-                opened.append(reader)
-        return reader
 
-    try:
+class _Cursor(Protocol):
+    """What the queries need of a cursor (sqlite3's and DuckDB's both fit)."""
+
+    @property
+    def description(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class _Database(ABC):
+    """One engine's way to run the statistics' SQL: the tables present, execution, and how
+    independent queries run at once. The SQL is written once, for SQLite (queries.py)."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor: ...
+
+    @abstractmethod
+    def columns(self) -> dict[str, frozenset[str]]:
+        """Every table (or view) and its columns."""
+
+    @abstractmethod
+    def run_all(self, tasks: Mapping[str, Callable[[_Database], Any]]) -> dict[str, Any]:
+        """Every task's result; independent read queries, at the same time where it helps."""
+
+    def shape(self) -> _StoreShape:
+        return _StoreShape.of(self.columns())
+
+
+def _database(conn: Any) -> _Database:
+    if isinstance(conn, sqlite3.Connection):
+        return _SQLiteDatabase(conn)
+    if type(conn).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return _DuckDBDatabase(conn)
+    raise TypeError(f"statistics need a sqlite3 or DuckDB connection, not {type(conn).__name__}")
+
+
+def _workers(tasks: Mapping[str, Any]) -> int:
+    return min(len(tasks), os.cpu_count() or 1, _MAX_QUERY_THREADS)
+
+
+class _SQLiteDatabase(_Database):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        return self.conn.execute(sql, list(params))
+
+    def columns(self) -> dict[str, frozenset[str]]:
+        tables = [
+            row[0]
+            for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return {table: self._columns_of(table) for table in tables}
+
+    def _columns_of(self, table: str) -> frozenset[str]:
+        # A name from the file's own catalogue, quoted; never from input.
+        quoted = '"' + table.replace('"', '""') + '"'
+        return frozenset(row[1] for row in self.conn.execute(f"PRAGMA table_info({quoted})"))
+
+    def run_all(self, tasks: Mapping[str, Callable[[_Database], Any]]) -> dict[str, Any]:
+        """Each thread on its own read-only connection to the same file. SQLite executes
+        without the interpreter lock, so on a multi-core machine the statistics take about as
+        long as the slowest query instead of the sum of all. An in-memory database (one
+        connection only) or a single core runs them in turn."""
+        path = next(
+            (file for _, name, file in self.conn.execute("PRAGMA database_list") if name == "main"),
+            "",
+        )
+        workers = _workers(tasks)
+        if not path or workers < 2:
+            return {name: task(self) for name, task in tasks.items()}
+        local = threading.local()
+        opened: list[sqlite3.Connection] = []
+        lock = threading.Lock()
+
+        def database() -> _Database:
+            reader = getattr(local, "database", None)
+            if reader is None:
+                uri = f"{Path(path).as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                reader = local.database = _SQLiteDatabase(conn)
+                with lock:
+                    opened.append(conn)
+            return reader
+
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="statistics") as pool:
+                futures = {
+                    name: pool.submit(lambda t=task: t(database())) for name, task in tasks.items()
+                }
+                return {name: future.result() for name, future in futures.items()}
+        finally:
+            for conn in opened:
+                conn.close()
+
+
+class _DuckDBDatabase(_Database):
+    """DuckDB (the lake's engine): the SQLite text translated once per distinct text
+    (``duckdb_sql``), with SQLite's missing functions installed."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, prepared: bool = False) -> None:
+        from vanta_vuln_stats.storage.lake.engine import install_sqlite_functions
+
+        self.conn = conn
+        if not prepared:
+            install_sqlite_functions(conn)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        from vanta_vuln_stats.storage.lake.engine import duckdb_sql
+
+        return self.conn.execute(duckdb_sql(sql), list(params))
+
+    def columns(self) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
+        # duckdb_columns() rather than information_schema, which costs a tenth of a second more.
+        for table, column in self.conn.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = current_schema()"
+        ).fetchall():
+            found.setdefault(table, set()).add(column)
+        return {table: frozenset(columns) for table, columns in found.items()}
+
+    def run_all(self, tasks: Mapping[str, Callable[[_Database], Any]]) -> dict[str, Any]:
+        """Each thread on its own cursor of the connection (a DuckDB connection is not to be
+        shared between threads); DuckDB also parallelises each query over the cores."""
+        workers = _workers(tasks)
+        if workers < 2:
+            return {name: task(self) for name, task in tasks.items()}
+
+        def run(task: Callable[[_Database], Any]) -> Any:
+            cursor = self.conn.cursor()
+            try:
+                return task(_DuckDBDatabase(cursor, prepared=True))
+            finally:
+                cursor.close()
+
         with ThreadPoolExecutor(workers, thread_name_prefix="statistics") as pool:
-            futures = {
-                name: pool.submit(lambda t=task: t(connection())) for name, task in tasks.items()
-            }
+            futures = {name: pool.submit(run, task) for name, task in tasks.items()}
             return {name: future.result() for name, future in futures.items()}
-    finally:
-        for reader in opened:
-            reader.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,14 +373,11 @@ class _StoreShape:
     sync_columns: frozenset[str]
 
     @classmethod
-    def inspect(cls, conn: sqlite3.Connection) -> _StoreShape:
-        tables = frozenset(
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        )
+    def of(cls, columns: Mapping[str, frozenset[str]]) -> _StoreShape:
         return cls(
-            tables=tables,
-            vulnerability_columns=_columns(conn, "vulnerabilities", tables),
-            sync_columns=_columns(conn, "sync_history", tables),
+            tables=frozenset(columns),
+            vulnerability_columns=columns.get("vulnerabilities", frozenset()),
+            sync_columns=columns.get("sync_history", frozenset()),
         )
 
     @property
@@ -296,19 +409,12 @@ class _StoreShape:
         return _COMPLETE_OR_LEGACY_SYNC if "status" in self.sync_columns else _TRUE
 
 
-def _columns(conn: sqlite3.Connection, table: str, tables: frozenset[str]) -> frozenset[str]:
-    if table not in tables:
-        return frozenset()
-    # The table name comes from a fixed set, never from input.
-    return frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
-
-
 # --------------------------------------------------------------------------------------------
 # Finding statistics
 
 
 def _findings_summary(
-    conn: sqlite3.Connection,
+    database: _Database,
     shape: _StoreShape,
     where: str,
     params: Sequence[Any],
@@ -319,14 +425,14 @@ def _findings_summary(
     )
     c31, c91, c181, c366 = (timestamp_to_iso(now - timedelta(days=d)) for d in (31, 91, 181, 366))
     bound = [timestamp_to_iso(now), c31, c31, c91, c91, c181, c181, c366, c366, *params]
-    return _fetch_dicts(conn, sql, bound)
+    return _fetch_dicts(database, sql, bound)
 
 
 _SUMMED = (
     "total",
     "fixable",
     "deactivated",
-    "cvss_sum",
+    "cvss_scaled_sum",
     "cvss_count",
     "open",
     "overdue",
@@ -353,7 +459,7 @@ def _sum_groups(
 
 
 def _top_assets(
-    conn: sqlite3.Connection,
+    database: _Database,
     shape: _StoreShape,
     where: str,
     params: Sequence[Any],
@@ -364,7 +470,7 @@ def _top_assets(
     else:
         name, join = "NULL", ""
     sql = queries.TOP_ASSETS.render(where=where, asset_name=name, asset_join=join)
-    rows = _fetch_dicts(conn, sql, [*params, max(top_n, 1)])
+    rows = _fetch_dicts(database, sql, [*params, max(top_n, 1)])
     distinct = rows[0]["distinct_count"] if rows else 0
     top = [
         {"asset_id": row["asset_id"], "name": row["asset_name"], "count": row["findings"]}
@@ -374,7 +480,7 @@ def _top_assets(
 
 
 def _top_values(
-    conn: sqlite3.Connection,
+    database: _Database,
     query: queries.NamedQuery,
     label: str,
     where: str,
@@ -382,7 +488,7 @@ def _top_values(
     top_n: int,
 ) -> tuple[list[dict[str, Any]], int]:
     # One row at least, so the distinct count arrives even when no list is wanted.
-    rows = conn.execute(query.render(where=where), [*params, max(top_n, 1)]).fetchall()
+    rows = database.execute(query.render(where=where), [*params, max(top_n, 1)]).fetchall()
     distinct = rows[0][2] if rows else 0
     return [{label: value, "count": count} for value, count, _ in rows[:top_n]], distinct
 
@@ -463,8 +569,8 @@ def _finding_condition(filters: VulnerabilityFilter | None) -> tuple[str | None,
     return (None, []) if sql == _TRUE else (sql, params)
 
 
-def _remediation_sla(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> dict[str, Any]:
-    rows = _fetch_dicts(conn, queries.REMEDIATION_SLA.render(where=where), params)
+def _remediation_sla(database: _Database, where: str, params: Sequence[Any]) -> dict[str, Any]:
+    rows = _fetch_dicts(database, queries.REMEDIATION_SLA.render(where=where), params)
     by_severity: dict[str, list[int]] = {}
     by_month: dict[str, list[int]] = {}
     totals = [0, 0, 0]
@@ -497,22 +603,31 @@ def _sla_entry(on_time: int, late: int, without_deadline: int) -> dict[str, Any]
     }
 
 
-def _time_to_remediate(
-    conn: sqlite3.Connection, where: str, params: Sequence[Any]
-) -> dict[str, Any]:
-    rows = _fetch_dicts(conn, queries.TIME_TO_REMEDIATE.render(where=where), params)
+def _time_to_remediate(database: _Database, where: str, params: Sequence[Any]) -> dict[str, Any]:
+    rows = _fetch_dicts(database, queries.TIME_TO_REMEDIATE.render(where=where), params)
     by_severity = {
         row["severity"] or "UNKNOWN": _ttr_entry(
-            row["remediated"], row["mean_days"], row["median_days"]
+            row["remediated"],
+            _days(row["total_ms"], row["remediated"]),
+            _days(row["middle_ms"], row["middle_count"]),
         )
         for row in rows
     }
     count = sum(row["remediated"] for row in rows)
-    total_days = sum(row["total_days"] for row in rows)
+    total_ms = sum(row["total_ms"] for row in rows)
     return {
-        "overall": _ttr_entry(count, total_days / count if count else None, None),
+        "overall": _ttr_entry(count, _days(total_ms, count), None),
         "by_severity": {s: by_severity[s] for s in sorted(by_severity, key=_severity_rank)},
     }
+
+
+_MS_PER_DAY = 86_400_000
+
+
+def _days(total_ms: int | None, count: int) -> float | None:
+    """The mean of ``count`` durations summing to ``total_ms``, in days: one division of
+    integers, so every engine gives the same float."""
+    return None if not count or total_ms is None else total_ms / (count * _MS_PER_DAY)
 
 
 def _ttr_entry(count: int, mean: float | None, median: float | None) -> dict[str, Any]:
@@ -528,7 +643,7 @@ def _ttr_entry(count: int, mean: float | None, median: float | None) -> dict[str
 
 
 def _trends(
-    conn: sqlite3.Connection, shape: _StoreShape, filters: VulnerabilityFilter | None
+    database: _Database, shape: _StoreShape, filters: VulnerabilityFilter | None
 ) -> dict[str, Any]:
     days: dict[str, dict[str, Any]] = {}
 
@@ -551,7 +666,7 @@ def _trends(
 
     if "sync_history" in shape.tables:
         sql = queries.SYNCS_BY_DAY.render(completed=shape.completed_sync)
-        for day, syncs, reported in conn.execute(sql):
+        for day, syncs, reported in database.execute(sql).fetchall():
             entry = day_entry(day)
             entry["syncs"], entry["reported"] = syncs, reported
 
@@ -563,7 +678,7 @@ def _trends(
             else f"h.vuln_id IN (SELECT v.id FROM vulnerabilities v WHERE {finding_where})"
         )
         sql = queries.TRENDS.render(history_filter=history_filter)
-        for row in _fetch_dicts(conn, sql, finding_params):
+        for row in _fetch_dicts(database, sql, finding_params):
             entry = day_entry(row["day"])
             for change in ("discovered", "updated", "remediated", "reactivated", "resolved"):
                 entry[change] += row[change]
@@ -580,7 +695,7 @@ def _trends(
     return {"days": ordered}
 
 
-def _data_as_of(conn: sqlite3.Connection, shape: _StoreShape) -> str | None:
+def _data_as_of(database: _Database, shape: _StoreShape) -> str | None:
     if "sync_history" not in shape.tables:
         return None
     completed = shape.completed_sync
@@ -588,7 +703,7 @@ def _data_as_of(conn: sqlite3.Connection, shape: _StoreShape) -> str | None:
         sql = f"SELECT MAX(s.sync_date) FROM sync_history s WHERE {completed}"
     else:
         sql = queries.DATA_AS_OF.render(completed=completed)
-    row = conn.execute(sql).fetchone()
+    row = database.execute(sql).fetchone()
     return row[0] if row else None
 
 
@@ -596,8 +711,8 @@ def _data_as_of(conn: sqlite3.Connection, shape: _StoreShape) -> str | None:
 # Helpers
 
 
-def _fetch_dicts(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, list(params))
+def _fetch_dicts(database: _Database, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    cursor = database.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -7,15 +7,22 @@ filters (``vanta_vuln_stats.storage.filters.where_sql``), and its ``?`` paramete
 query's own ones in text order.
 
 What a port to another engine must change is kept in the small helpers at the top:
-``days_between`` (date arithmetic) and ``calendar_day`` / ``calendar_month`` (timestamps are
-ISO-8601 text here, ``YYYY-MM-DDTHH:MM:SS.mmmZ``, so a prefix is the day or the month and text
-order is time order; on timestamp-typed columns these become ``date_trunc`` / ``format``).
-Nothing else is SQLite-specific: no ``julianday`` outside ``days_between``, no ``strftime``, no
-``IFNULL``, no ``GROUP_CONCAT``, and no integer division (its meaning differs between engines;
-the median avoids it).
+``milliseconds_between`` (date arithmetic) and ``calendar_day`` / ``calendar_month``
+(timestamps are ISO-8601 text here, ``YYYY-MM-DDTHH:MM:SS.mmmZ``, so a prefix is the day or the
+month and text order is time order; on timestamp-typed columns these become ``date_trunc`` /
+``format``). Nothing else is SQLite-specific: no ``julianday`` outside ``milliseconds_between``,
+no ``strftime``, no ``IFNULL``, no ``GROUP_CONCAT``, and no integer division (its meaning
+differs between engines; the median avoids it). The lake runs this same text on DuckDB
+(``storage/lake/engine.py`` translates it and provides ``julianday``).
+
+Sums that feed a result are sums of integers (CVSS scores in millionths of a point, durations
+in milliseconds): an integer sum is exact, so a result cannot depend on the order in which an
+engine adds its rows (SQLite in index order, DuckDB in parallel), and both engines give the
+same floating-point numbers to the last digit.
 
 Timestamps compared with a bound parameter (``now``, the age cut-offs) are compared as text, so
-they must be bound in the stored form: ``timestamp_to_iso`` of ``vanta_vuln_stats.model``.
+they must be bound in the stored form: ``timestamp_to_iso`` of ``vanta_vuln_stats.model`` (the
+lake's typed timestamps read that text as the same instant).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ __all__ = [
     "FINDINGS_SUMMARY",
     "QUERIES",
     "REMEDIATION_SLA",
+    "SCORE_SCALE",
     "SYNCS_BY_DAY",
     "TIME_TO_REMEDIATE",
     "TOP_ASSETS",
@@ -37,7 +45,7 @@ __all__ = [
     "NamedQuery",
     "calendar_day",
     "calendar_month",
-    "days_between",
+    "milliseconds_between",
 ]
 
 
@@ -45,14 +53,14 @@ __all__ = [
 # Dialect helpers: the only places that differ between engines.
 
 
-def days_between(start: str, end: str) -> str:
-    """Fractional days from ``start`` to ``end`` (two timestamp expressions).
+def milliseconds_between(start: str, end: str) -> str:
+    """Whole milliseconds from ``start`` to ``end`` (two timestamp expressions), an integer.
 
-    SQLite has no interval type; ``julianday`` of ISO text is the portable-enough route there.
-    DuckDB: ``date_diff('millisecond', start, end) / 86400000.0``; Trino: the same with
-    ``date_diff('millisecond', ...)``.
+    SQLite has no interval type; ``julianday`` of ISO text is the portable-enough route there
+    (its double is within a hundredth of a millisecond at today's dates, so rounding gives the
+    exact count). Elsewhere: ``date_diff('millisecond', start, end)``.
     """
-    return f"(julianday({end}) - julianday({start}))"
+    return f"CAST(ROUND((julianday({end}) - julianday({start})) * 86400000) AS BIGINT)"
 
 
 def calendar_day(column: str) -> str:
@@ -89,6 +97,9 @@ class NamedQuery:
         return self.sql.format(**fragments)
 
 
+# CVSS scores are summed as whole multiples of 1 / SCORE_SCALE of a point.
+SCORE_SCALE = 1_000_000
+
 # Open-finding age buckets, in days since first detection (whole days, rounded down):
 # (label, lower bound inclusive, upper bound inclusive or None). FINDINGS_SUMMARY has one column
 # per bucket and binds one cut-off per bound, in this order.
@@ -117,38 +128,41 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 # future (clock skew) counts as 0-30. A missing first_detected_date counts as age_unknown.
 #
 # CVSS: the earlier tool skipped falsy scores (``if cvss_score``), so null AND 0.0 are ignored
-# here too; a 0.0 score in Vanta means "no score", not "no risk".
+# here too; a 0.0 score in Vanta means "no score", not "no risk". Scores are summed in whole
+# millionths of a point (SCORE_SCALE; CVSS has one decimal), an exact integer sum.
 FINDINGS_SUMMARY = NamedQuery(
     "findings_summary",
-    """
+    f"""
 SELECT
     COALESCE(v.severity, 'UNKNOWN') AS severity,
     COALESCE(v.integration_id, 'UNKNOWN') AS integration,
     COUNT(*) AS total,
     SUM(CASE WHEN v.is_fixable = 1 THEN 1 ELSE 0 END) AS fixable,
-    SUM(CASE WHEN {deactivated} THEN 1 ELSE 0 END) AS deactivated,
-    SUM(CASE WHEN v.cvss_severity_score <> 0 THEN v.cvss_severity_score END) AS cvss_sum,
+    SUM(CASE WHEN {{deactivated}} THEN 1 ELSE 0 END) AS deactivated,
+    SUM(CASE WHEN v.cvss_severity_score <> 0
+             THEN CAST(ROUND(v.cvss_severity_score * {SCORE_SCALE}) AS BIGINT) END)
+        AS cvss_scaled_sum,
     COUNT(CASE WHEN v.cvss_severity_score <> 0 THEN 1 END) AS cvss_count,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated}) THEN 1 ELSE 0 END) AS open,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}}) THEN 1 ELSE 0 END) AS open,
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.remediate_by_date < ? THEN 1 ELSE 0 END) AS overdue,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date > ? THEN 1 ELSE 0 END) AS age_0_30,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date <= ? AND v.first_detected_date > ?
              THEN 1 ELSE 0 END) AS age_31_90,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date <= ? AND v.first_detected_date > ?
              THEN 1 ELSE 0 END) AS age_91_180,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date <= ? AND v.first_detected_date > ?
              THEN 1 ELSE 0 END) AS age_181_365,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date <= ? THEN 1 ELSE 0 END) AS age_over_365,
-    SUM(CASE WHEN {reported} AND NOT ({deactivated})
+    SUM(CASE WHEN {{reported}} AND NOT ({{deactivated}})
               AND v.first_detected_date IS NULL THEN 1 ELSE 0 END) AS age_unknown
 FROM vulnerabilities v
-WHERE {where}
+WHERE {{where}}
 GROUP BY v.severity, v.integration_id
 """,
     ("where", "deactivated", "reported"),
@@ -235,39 +249,40 @@ ORDER BY month, severity
 """,
 )
 
-# Mean and median days from detection to remediation per severity, with the sum of days so the
-# generator can give the overall mean. Median without integer division (engines disagree on
-# it): with a severity's rows numbered 1..n in order of days, the middle row(s) are those with
-# 2*rn between n and n+2 (one row when n is odd, two when n is even); their average is the
-# median. Negative durations (a remediation dated before its detection) are kept: they are the
-# data as Vanta has it. (An overall median would need a second window over every row, which
-# costs as much again; per severity is what SLA policies are written in.)
-_REMEDIATION_DAYS = days_between("r.detected_date", "r.remediation_date")
+# Mean and median days from detection to remediation per severity, as sums of whole
+# milliseconds (exact; the generator divides): the count, the sum of every duration (the mean,
+# also over all severities) and the sum and count of the middle one or two (the median). Median
+# without integer division (engines disagree on it): with a severity's rows numbered 1..n in
+# order of duration, the middle row(s) are those with 2*rn between n and n+2 (one row when n is
+# odd, two when n is even). Negative durations (a remediation dated before its detection) are
+# kept: they are the data as Vanta has it. (An overall median would need a second window over
+# every row, which costs as much again; per severity is what SLA policies are written in.)
+_REMEDIATION_MS = milliseconds_between("r.detected_date", "r.remediation_date")
+_MIDDLE_ROW = "2 * severity_rank BETWEEN severity_count AND severity_count + 2"
 TIME_TO_REMEDIATE = NamedQuery(
     "time_to_remediate",
     f"""
 WITH durations AS (
-    SELECT UPPER(r.severity) AS severity, {_REMEDIATION_DAYS} AS days
+    SELECT UPPER(r.severity) AS severity, {_REMEDIATION_MS} AS ms
     FROM vulnerability_remediations r
     WHERE r.remediation_date IS NOT NULL AND r.detected_date IS NOT NULL AND ({{where}})
 ), ranked AS (
     -- Both functions share one window (same partition and order): one sort.
     SELECT
         severity,
-        days,
+        ms,
         ROW_NUMBER() OVER by_severity AS severity_rank,
         COUNT(*) OVER (by_severity ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
             AS severity_count
     FROM durations
-    WINDOW by_severity AS (PARTITION BY severity ORDER BY days)
+    WINDOW by_severity AS (PARTITION BY severity ORDER BY ms)
 )
 SELECT
     severity,
     COUNT(*) AS remediated,
-    SUM(days) AS total_days,
-    AVG(days) AS mean_days,
-    AVG(CASE WHEN 2 * severity_rank BETWEEN severity_count AND severity_count + 2
-             THEN days END) AS median_days
+    SUM(ms) AS total_ms,
+    SUM(CASE WHEN {_MIDDLE_ROW} THEN ms END) AS middle_ms,
+    COUNT(CASE WHEN {_MIDDLE_ROW} THEN 1 END) AS middle_count
 FROM ranked
 GROUP BY severity
 """,

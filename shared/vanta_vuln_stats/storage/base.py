@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
@@ -294,10 +295,13 @@ class StorageBackend(ABC):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         """Close a run whose walk ended. Only for resources in ``complete`` are stored rows
         that this run did not see marked resolved. The run is ``complete`` when every fetched
-        resource's walk completed, else ``interrupted``."""
+        resource's walk completed, else ``interrupted``. ``finished_at`` is the end the run
+        records (default: now); a store written beside another by the same sync takes the
+        other's, so both say the same about when their data was complete."""
 
     @abstractmethod
     def abort_sync(
@@ -340,6 +344,13 @@ class StorageBackend(ABC):
         limit: int | None = None,
     ) -> list[ChangeEvent]:
         """Change events, oldest first, within ``[since, until]`` (inclusive)."""
+
+    @abstractmethod
+    def query_connection(self) -> AbstractContextManager[Any]:
+        """A read-only SQL connection over the store's data for the block's duration, with the
+        tables the statistics read (storage/schema.py names them): the SQLite store's own
+        connection, or for the lake a DuckDB connection over its committed files.
+        ``stats.compute_statistics`` takes either."""
 
     @abstractmethod
     def close(self) -> None:

@@ -10,6 +10,7 @@ disagree about whether a day synced.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,16 +79,22 @@ class HybridStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         lake_run = self._lake_runs.pop(run.id)
         try:
-            self.lake.finish_sync(lake_run, complete=complete, fetched=fetched)
+            lake = self.lake.finish_sync(
+                lake_run, complete=complete, fetched=fetched, finished_at=finished_at
+            )
         except BaseException as exc:
             self.primary.abort_sync(
                 run, reason=f"the lake did not commit: {exc}", status="failed", fetched=fetched
             )
             raise
-        return self.primary.finish_sync(run, complete=complete, fetched=fetched)
+        # One sync, one end: both stores then give the same data_as_of.
+        return self.primary.finish_sync(
+            run, complete=complete, fetched=fetched, finished_at=lake.finished_at
+        )
 
     def abort_sync(
         self,
@@ -128,6 +135,10 @@ class HybridStorage(StorageBackend):
         return self.primary.change_history(
             since=since, until=until, vuln_id=vuln_id, change_types=change_types, limit=limit
         )
+
+    def query_connection(self) -> AbstractContextManager[Any]:
+        """SQLite's, where reads come from (the lake holds the same data)."""
+        return self.primary.query_connection()
 
     def close(self) -> None:
         try:

@@ -646,6 +646,7 @@ class SQLiteStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         complete_set = {Resource(r) for r in complete}
         stamp = timestamp_to_iso(run.stamp)
@@ -676,7 +677,7 @@ class SQLiteStorage(StorageBackend):
                 run.id,
                 status=status,
                 message=message,
-                finished_at=timestamp_to_iso(_utc_ms(datetime.now(UTC))),
+                finished_at=timestamp_to_iso(_utc_ms(finished_at or datetime.now(UTC))),
                 fetched=fetched,
             )
         return self._summary(run.id)
@@ -976,6 +977,11 @@ class SQLiteStorage(StorageBackend):
     def connection(self) -> sqlite3.Connection:
         """The open connection, for read-only SQL over the schema (the statistics)."""
         return self._conn
+
+    @contextmanager
+    def query_connection(self) -> Iterator[sqlite3.Connection]:
+        """The store's own connection (its tables are the ones the statistics read)."""
+        yield self._conn
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,7 @@ from vanta_vuln_stats.storage.lake import layout
 from vanta_vuln_stats.storage.lake.fs import LakeLocation
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -446,6 +448,7 @@ class LakeStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         from vanta_vuln_stats.storage.lake.changes import apply_snapshot
 
@@ -497,7 +500,7 @@ class LakeStorage(StorageBackend):
             self._drain(state)
             total = self._verify(state)
             self._delete_stale(state)
-            finished = _ms(datetime.now(UTC))
+            finished = _ms((finished_at or datetime.now(UTC)).astimezone(UTC))
             history_key = layout.sync_history_key(state.sync.run_date, state.run_id)
             summary = self._sync_row(
                 state,
@@ -729,7 +732,7 @@ class LakeStorage(StorageBackend):
         """The raw records of the matching findings, from the backup of the run that last saw
         each (the snapshot files do not keep the raw JSON), ordered by id."""
         from vanta_vuln_stats.storage.filters import where_sql
-        from vanta_vuln_stats.storage.lake.engine import lake_connection
+        from vanta_vuln_stats.storage.lake.engine import duckdb_sql, lake_connection
 
         manifests = self.manifests()
         if not manifests:
@@ -737,9 +740,11 @@ class LakeStorage(StorageBackend):
         condition, params = where_sql(filters, "v")
         with lake_connection(self) as conn:
             rows = conn.execute(
-                "SELECT v.id, s.last_seen_run_date FROM vulnerabilities v "
-                "JOIN vulnerabilities_seen s ON s.id = v.id "
-                f"WHERE {condition} ORDER BY v.id",
+                duckdb_sql(
+                    "SELECT v.id, s.last_seen_run_date FROM vulnerabilities v "
+                    "JOIN vulnerabilities_seen s ON s.id = v.id "
+                    f"WHERE {condition} ORDER BY v.id"
+                ),
                 params,
             ).fetchall()
         wanted: dict[date, set[str]] = {}
@@ -813,6 +818,12 @@ class LakeStorage(StorageBackend):
                     )
         events.sort(key=lambda e: (e.snapshot_date, e.vuln_id))
         return events[:limit] if limit is not None else events
+
+    def query_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """DuckDB over the committed files, with SQLite-shaped views (engine.py)."""
+        from vanta_vuln_stats.storage.lake.engine import lake_connection
+
+        return lake_connection(self)
 
     def close(self) -> None:
         run = self._run
