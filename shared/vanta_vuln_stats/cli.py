@@ -14,11 +14,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, time
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from vanta_vuln_stats import __version__
-from vanta_vuln_stats.errors import UserInputError, VantaVulnStatsError
+from vanta_vuln_stats.errors import VantaVulnStatsError
 
 log = logging.getLogger("vanta_vuln_stats")
 
@@ -59,25 +58,6 @@ class _SeverityAction(argparse.Action):
                 )
             chosen.append(upper)
         setattr(namespace, self.dest, chosen)
-
-
-def parse_date_bound(text: str, *, end: bool) -> datetime:
-    """ISO-8601 instant (``2024-01-01T00:00:00Z``) or a date; a date as an end bound means the
-    end of that day, so ``--date-identified-end 2024-01-31`` includes all of the 31st."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            day = datetime.fromisoformat(value).date()
-            return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UserInputError(
-            f"Invalid date {text!r}: use YYYY-MM-DD or an ISO-8601 time such as "
-            "2024-01-01T00:00:00Z."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -272,30 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="show detailed progress, settings and tracebacks"
     )
     return parser
-
-
-SETTING_FLAGS = {
-    "api_url": "--api-url",
-    "database": "--database",
-    "storage_backend": "--storage-backend",
-    "lake": "--lake",
-    "credentials_file": "--credentials",
-    "secret_id": "--secret-id",
-    "aws_region": "--aws-region",
-    "page_size": "--page-size",
-    "requests_per_minute": "--requests-per-minute",
-    "timeout": "--timeout",
-    "max_retries": "--max-retries",
-    "batch_size": "--batch-size",
-}
-
-
-def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values = vars(args)
-    return {
-        name: values.get("credentials" if name == "credentials_file" else name)
-        for name in SETTING_FLAGS
-    }
 
 
 def configure_logging(verbose: bool) -> None:
