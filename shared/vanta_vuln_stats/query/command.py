@@ -273,8 +273,10 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [
         max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)
     ]
+    numbers = int | float | Decimal
     numeric = [
-        all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in rows) and rows
+        any(isinstance(row[i], numbers) for row in rows)
+        and all(isinstance(row[i], numbers) or row[i] is None for row in rows)
         for i in range(len(columns))
     ]
 
