@@ -3,7 +3,8 @@
 Without a subcommand it behaves as the earlier ``vanta_vuln_stats.py`` did (same flags, same
 meaning): sync from Vanta when asked or when there is no cache, then print statistics with
 filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator; ``catalog`` keeps
-the Glue catalog of a lake on S3; ``query`` runs the named SQL queries (query/command.py).
+the Glue catalog of a lake on S3; ``migrate`` moves a SQLite store into a Parquet lake;
+``query`` runs the named SQL queries (query/command.py).
 
 Errors are mapped to exit codes in one place (``main``): a user mistake prints one line and exits
 2, a failed sync exits 1, an interrupted one 130; tracebacks only with ``--verbose``.
@@ -24,7 +25,7 @@ log = logging.getLogger("vanta_vuln_stats")
 
 SEVERITY_CHOICES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 STATUS_CHOICES = ("active", "deactivated", "resolved", "all")
-SUBCOMMANDS = ("simulator", "catalog", "query")
+SUBCOMMANDS = ("simulator", "catalog", "migrate", "query")
 
 EPILOG = """\
 Examples:
@@ -42,6 +43,8 @@ Secrets Manager secret (--secret-id / VANTA_SECRET_ID).
 Other commands:
   vanta-vuln-stats simulator --help         a local Vanta API simulator for trials and tests
   vanta-vuln-stats catalog --help           the AWS Glue catalog of a lake on S3 (sync, status)
+  vanta-vuln-stats migrate --help           a SQLite store into an empty Parquet lake (folder or
+                                            S3), with --dry-run, --validate, --rollback RUN_ID
   vanta-vuln-stats query --help             named SQL queries (list, show, run) on the lake with
                                             DuckDB, or on Athena
 """
@@ -326,6 +329,19 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         args = parser.parse_args(argv)
         configure_logging(getattr(args, "verbose", False))
         return catalog_command.run(args)
+    if name == "migrate":
+        from vanta_vuln_stats.storage.lake.migration import command as migration_command
+
+        parser = _Parser(
+            prog="vanta-vuln-stats migrate",
+            description=migration_command.DESCRIPTION,
+            epilog=migration_command.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        migration_command.add_arguments(parser)
+        args = parser.parse_args(argv)
+        configure_logging(args.verbose)
+        return migration_command.run(args)
     if name == "query":
         from vanta_vuln_stats.query import command as query_command
 

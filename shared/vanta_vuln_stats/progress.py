@@ -1,5 +1,6 @@
-"""Sync progress on a terminal: one line per resource with records, rate and, when the previous
-sync tells how many to expect, a bar and an ETA (the API itself never returns a total)."""
+"""Progress on a terminal. A sync: one line per resource with records, rate and, when the previous
+sync tells how many to expect, a bar and an ETA (the API itself never returns a total). A
+migration: one line per table, against the source's row counts."""
 
 from __future__ import annotations
 
@@ -62,3 +63,44 @@ class RichSyncProgress:
 
     def resource_finished(self, resource: Resource, total: int) -> None:
         self._progress.update(self._tasks[resource], total=total, completed=total)
+
+
+class RichTableProgress:
+    """Migration progress on a terminal: one line per table with rows done of the total, rate
+    and ETA (the totals are known from the source's counts)."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<34}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichTableProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def table_started(self, label: str, total: int) -> None:
+        self._tasks[label] = self._progress.add_task(label, total=total)
+
+    def rows_done(self, label: str, rows: int) -> None:
+        self._progress.advance(self._tasks[label], rows)
+
+    def table_finished(self, label: str) -> None:
+        task = self._tasks[label]
+        total = self._progress.tasks[task].total
+        self._progress.update(task, completed=total)

@@ -215,6 +215,24 @@ def test_output_file_is_the_same_json_from_either_backend(
     assert lake_json.read_bytes() == sqlite_json.read_bytes()
 
 
+def test_a_migrated_lake_answers_like_the_database_it_came_from(
+    stores: Stores, tmp_path: Path
+) -> None:
+    from vanta_vuln_stats.storage.lake.migration import migrate
+
+    # One committed day that lists the history and the run log of every earlier day.
+    migrate(stores.sqlite, str(tmp_path / "migrated"))
+    with (
+        SQLiteStorage(stores.sqlite) as sqlite_store,
+        LakeStorage(str(tmp_path / "migrated")) as lake,
+    ):
+        assert len(lake.manifests()) == 1
+        for case in ("default", "status-all", "cve", "remediated-dates"):
+            filters = FILTERS[case](stores)
+            expected = statistics(sqlite_store, filters)
+            assert without_generated_at(statistics(lake, filters)) == without_generated_at(expected)
+
+
 def test_an_empty_lake_answers_like_an_empty_database(tmp_path: Path) -> None:
     with (
         SQLiteStorage(tmp_path / "empty.db") as sqlite_store,

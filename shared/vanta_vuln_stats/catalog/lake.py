@@ -46,6 +46,7 @@ __all__ = [
     "catalog_status",
     "committed_partitions",
     "open_lake",
+    "partition_days",
     "register_day",
     "sync_catalog",
     "unregister_day",
@@ -84,16 +85,22 @@ def _manifests(lake: LakeStorage) -> dict[date, Manifest]:
 # What the lake says the catalog should hold
 
 
-def _has_files(table: CatalogTable, manifest: Manifest) -> bool:
-    if table.lake_table == layout.SYNC_HISTORY_TABLE:
-        return bool(manifest.sync_history)
-    return bool(manifest.keys(table.lake_table))
+def partition_days(table: CatalogTable, manifest: Manifest) -> set[date]:
+    """The days whose partitions of ``table`` a commit has files in: a sync's commit, its own
+    day; a migration's, also every earlier day of the history and sync_history it wrote."""
+    keys = manifest.keys(table.lake_table)
+    if table.lake_table == layout.SYNC_HISTORY_TABLE and not keys and manifest.sync_history:
+        keys = [manifest.sync_history]  # a sync's commit names its one row's file
+    # A key outside the date partitions counts for the commit's own day.
+    return {layout.partition_day(key) or manifest.run_date for key in keys}
 
 
 def committed_partitions(manifests: Mapping[date, Manifest]) -> dict[str, set[date]]:
-    """Per Glue table, the committed days that have files of it."""
+    """Per Glue table, the days that committed files of it are under."""
     return {
-        table.name: {day for day, manifest in manifests.items() if _has_files(table, manifest)}
+        table.name: {
+            day for manifest in manifests.values() for day in partition_days(table, manifest)
+        }
         for table in CATALOG_TABLES
     }
 
@@ -327,18 +334,20 @@ def _sync_partitions(
 def register_day(
     catalog: GlueCatalog, lake: LakeStorage | str, database: str, manifest: Manifest
 ) -> dict[str, BatchResult]:
-    """Register the partitions of one committed day in every table that has files for it.
+    """Register the partitions of one committed day in every table that has files for it
+    (for a migration's commit, the partitions of every day it wrote).
 
     Safe to repeat: a partition already registered is left as it is. The tables must exist
     (``sync_catalog`` creates them)."""
     url = lake if isinstance(lake, str) else lake_url(lake)
     results = {}
     for table in CATALOG_TABLES:
-        if not _has_files(table, manifest):
+        days = partition_days(table, manifest)
+        if not days:
             continue
         try:
             results[table.name] = catalog.create_partitions(
-                database, table.name, [partition_input(table, url, manifest.run_date)]
+                database, table.name, [partition_input(table, url, day) for day in sorted(days)]
             )
         except EntityNotFound as exc:
             raise CatalogError(

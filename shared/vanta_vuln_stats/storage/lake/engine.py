@@ -274,7 +274,13 @@ def _history_view(store: LakeStorage, manifests: dict[Any, Manifest]) -> str:
 
 
 def _sync_history_view(store: LakeStorage, manifests: dict[Any, Manifest]) -> str:
-    committed = {manifest.sync_history for manifest in manifests.values()}
+    # A sync's commit names its run's row; a migration's commit also lists the run log of every
+    # earlier day it brought over.
+    committed = {
+        key
+        for manifest in manifests.values()
+        for key in (manifest.sync_history, *manifest.keys(layout.SYNC_HISTORY_TABLE))
+    }
     others = sorted(
         key
         for key, _ in store.location.list(layout.SYNC_HISTORY_TABLE)

@@ -24,6 +24,8 @@ Under the lake's root (a directory or ``s3://bucket/prefix``), for a run date ``
                                                 day diffs against the day before it)
     _commits/YYYY-MM-DD.json                    the commit manifest of a day: its run, every file
                                                 with its size, the counts. Present = committed.
+    _migrations/RUNID.json                      a migration from a SQLite store: its source, the
+                                                source's checksums per table, every key it wrote
 
 Part names depend only on (resource, run date, chunk number), so writing a chunk again replaces
 it and a re-run of a day leaves the same names. Partition directories use Hive's ``key=value``
@@ -37,6 +39,7 @@ plus ``run_date``. Timestamps are ``timestamp[ms, tz=UTC]``, scores doubles, lis
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING
@@ -50,6 +53,7 @@ __all__ = [
     "COMMITS_PREFIX",
     "COUNT_NAMES",
     "HISTORY_TABLE",
+    "MIGRATIONS_PREFIX",
     "REJECTS_TABLE",
     "SYNC_HISTORY_TABLE",
     "TABLES",
@@ -57,7 +61,10 @@ __all__ = [
     "commit_key",
     "current_key",
     "history_schema",
+    "is_run_id",
+    "migration_key",
     "part_key",
+    "partition_day",
     "partition_prefix",
     "rejects_key",
     "rejects_schema",
@@ -73,6 +80,7 @@ HISTORY_TABLE = "vulnerability_history"
 SYNC_HISTORY_TABLE = "sync_history"
 REJECTS_TABLE = "rejects"
 COMMITS_PREFIX = "_commits"
+MIGRATIONS_PREFIX = "_migrations"
 STATE_PREFIX = "_state"
 BACKUP_PREFIX = "raw_json/backups"
 # Every date-partitioned table (the three resources, then the derived ones).
@@ -87,6 +95,21 @@ SEEN_COLUMNS = ("first_seen_at", "last_seen_at", "resolved_at")
 
 def partition_prefix(table: str, run_date: date) -> str:
     return f"{table}/year={run_date:%Y}/month={run_date:%m}/day={run_date:%d}"
+
+
+_PARTITION = re.compile(r"(?:^|/)year=(\d{4})/month=(\d{2})/day=(\d{2})/")
+
+
+def partition_day(key: str) -> date | None:
+    """The day of the date partition ``key`` lies in (``partition_prefix`` read back); None for
+    a key outside the date partitions."""
+    match = _PARTITION.search(key)
+    if match is None:
+        return None
+    try:
+        return date(*(int(value) for value in match.groups()))
+    except ValueError:
+        return None
 
 
 def part_key(table: str, run_date: date, chunk: int) -> str:
@@ -117,6 +140,10 @@ def commit_key(run_date: date) -> str:
     return f"{COMMITS_PREFIX}/{run_date.isoformat()}.json"
 
 
+def migration_key(run_id: str) -> str:
+    return f"{MIGRATIONS_PREFIX}/{run_id}.json"
+
+
 def backup_key(run_date: date, started_at: datetime) -> str:
     return f"{BACKUP_PREFIX}/sync_{run_date:%Y%m%d}_{started_at:%H%M%S}.json.gz"
 
@@ -124,6 +151,11 @@ def backup_key(run_date: date, started_at: datetime) -> str:
 def run_id_of(started_at: datetime) -> str:
     """A run's id: its start, to the millisecond (``20261129T081502123Z``); sorts by time."""
     return f"{started_at:%Y%m%dT%H%M%S}{started_at.microsecond // 1000:03d}Z"
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` has the form of a run id (and so is safe inside a key)."""
+    return re.fullmatch(r"\d{8}T\d{9}Z", text) is not None
 
 
 # --------------------------------------------------------------------------------------------

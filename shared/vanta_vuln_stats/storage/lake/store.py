@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -56,10 +56,19 @@ from vanta_vuln_stats.storage.lake.fs import LakeLocation
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from vanta_vuln_stats.storage.filters import VulnerabilityFilter
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "LakeStorage", "Manifest"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "PARQUET_OPTIONS",
+    "LakeStorage",
+    "Manifest",
+    "backup_lines",
+    "parquet_writer",
+    "write_parquet_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +83,40 @@ def _ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
+# How every Parquet file of the lake is written: the given schema (never inferred), zstd, column
+# statistics on (min/max per row group for pruning), timestamps kept at milliseconds.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": COMPRESSION,
+    "write_statistics": True,
+    "coerce_timestamps": "ms",
+    "allow_truncated_timestamps": False,
+    "store_schema": True,
+}
+
+
 def write_parquet_bytes(table: pa.Table) -> bytes:
-    """A table as Parquet: the given schema (never inferred), zstd, one row group per
-    ``DEFAULT_CHUNK_ROWS`` rows, column statistics on (min/max per row group for pruning)."""
+    """A table as Parquet (``PARQUET_OPTIONS``), one row group per ``DEFAULT_CHUNK_ROWS`` rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression=COMPRESSION,
-        row_group_size=DEFAULT_CHUNK_ROWS,
-        write_statistics=True,
-        coerce_timestamps="ms",
-        allow_truncated_timestamps=False,
-        store_schema=True,
-    )
+    pq.write_table(table, sink, row_group_size=DEFAULT_CHUNK_ROWS, **PARQUET_OPTIONS)
     return sink.getvalue().to_pybytes()
+
+
+def parquet_writer(sink: Any, schema: pa.Schema) -> pq.ParquetWriter:
+    """A streaming writer with the same options, for files too large to hold in memory; the
+    caller writes row groups of at most ``DEFAULT_CHUNK_ROWS`` rows and closes it."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS)
+
+
+def backup_lines(resource: Resource, raws: Iterable[str]) -> bytes:
+    """NDJSON lines of a run's raw backup: ``{"resource":"...","record":<raw JSON>}`` per record
+    (readers find a resource's lines by that fixed prefix)."""
+    head = b'{"resource":"' + resource.value.encode() + b'","record":'
+    return b"".join(head + raw.encode() + b"}\n" for raw in raws)
 
 
 @dataclass
@@ -231,6 +256,7 @@ class LakeStorage(StorageBackend):
         self.location.check_writable()
         started, day = run_times(started_at, run_date)
         sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=day)
+        self._refuse_days_of_a_migration(sync.run_date)
         previous = self.manifest(sync.run_date)
         if previous is not None:
             # Withdrawn before any part is overwritten: readers now see the day as absent.
@@ -243,6 +269,18 @@ class LakeStorage(StorageBackend):
         run.backup_stream = gzip.GzipFile(fileobj=run.backup, mode="wb", compresslevel=1)
         self._run = run
         return sync
+
+    def _refuse_days_of_a_migration(self, run_date: date) -> None:
+        """A migrated day holds the history of every day before it, with no state of those days
+        to compare a new run against: a sync on or before it would rewrite that history as if
+        every finding were new. Syncs continue on the days after it."""
+        for day, manifest in self.manifests().items():
+            if day >= run_date and self.location.exists(layout.migration_key(manifest.run_id)):
+                raise StoreError(
+                    f"The lake {self.location.uri} holds a migration committed for {day} (run "
+                    f"{manifest.run_id}); a sync for {run_date} would rewrite its history. Sync "
+                    f"a later day (--run-date after {day})."
+                )
 
     def _require(self, sync: SyncRun) -> _Run:
         run = self._run
@@ -313,9 +351,8 @@ class LakeStorage(StorageBackend):
             files.setdefault(table_name, []).append(future.result())
         return files
 
-    def _backup(self, state: _Run, resource: Resource, raws: Iterator[str] | Any) -> None:
-        head = b'{"resource":"' + resource.value.encode() + b'","record":'
-        state.backup_stream.write(b"".join(head + raw.encode() + b"}\n" for raw in raws))
+    def _backup(self, state: _Run, resource: Resource, raws: Iterable[str]) -> None:
+        state.backup_stream.write(backup_lines(resource, raws))
 
     def store_rejections(self, run: SyncRun, rejections: Sequence[RejectedRecord]) -> None:
         state = self._require(run)
