@@ -11,6 +11,7 @@ import pytest
 
 from vanta_vuln_stats.devstack.simulator.tenant import Tenant
 from vanta_vuln_stats.model import Resource, normalize_batch
+from vanta_vuln_stats.storage import StorageBackend
 from vanta_vuln_stats.storage.lake import LakeStorage
 
 V = Resource.VULNERABILITIES
@@ -45,8 +46,9 @@ def records(day: date) -> dict[Resource, list[dict[str, Any]]]:
     return {r: list(TENANT.iter_records(r, as_of=day, params=params.get(r))) for r in Resource}
 
 
-def sync_day(store: LakeStorage, day: date, *, commit: bool = True) -> None:
-    """One complete run of ``day`` at 06:00 UTC, finished seven minutes later."""
+def sync_day(store: StorageBackend, day: date, *, commit: bool = True) -> None:
+    """One complete run of ``day`` at 06:00 UTC, finished seven minutes later; a lake's run can
+    be left without its commit manifest (a crash just before it)."""
     data = records(day)
     started = datetime.combine(day, time(6), UTC)
     FrozenClock.current = started + timedelta(minutes=7)
@@ -58,6 +60,7 @@ def sync_day(store: LakeStorage, day: date, *, commit: bool = True) -> None:
             store.store_rejections(run, batch.rejections)
     store.finish_sync(run, complete=list(Resource), fetched={r: len(x) for r, x in data.items()})
     if not commit:
+        assert isinstance(store, LakeStorage)
         (Path(store.location.root) / "_commits" / f"{day.isoformat()}.json").unlink()
 
 
@@ -66,6 +69,18 @@ def build_lake(path: Path, days: tuple[date, ...] = (DAY1, DAY2)) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("vanta_vuln_stats.storage.lake.store.datetime", FrozenClock.datetime_class())
         with LakeStorage(str(path)) as store:
+            for day in days:
+                sync_day(store, day)
+    return path
+
+
+def build_sqlite(path: Path, days: tuple[date, ...] = (DAY1, DAY2)) -> Path:
+    """The same days synced into a SQLite store at ``path``."""
+    from vanta_vuln_stats.storage import SQLiteStorage
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("vanta_vuln_stats.storage.sqlite.datetime", FrozenClock.datetime_class())
+        with SQLiteStorage(path) as store:
             for day in days:
                 sync_day(store, day)
     return path

@@ -22,7 +22,7 @@ from vanta_vuln_stats.storage import VulnerabilityFilter
 from vanta_vuln_stats.storage.lake import LakeStorage
 from vanta_vuln_stats.storage.lake.engine import duckdb_type
 
-from .lake_tenant import DAY1, DAY2, DAY3, NOW, V, build_lake, records, sync_day
+from .lake_tenant import DAY1, DAY2, DAY3, NOW, V, build_lake, build_sqlite, records, sync_day
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +180,34 @@ def test_a_lake_on_s3_answers_as_the_local_one(engine: DuckDBEngine, s3_lake: st
             local, other = output(engine, name), output(remote, name)
             assert other.as_dicts() == local.as_dicts(), name
             assert other.bytes_scanned == local.bytes_scanned, name
+
+
+def test_a_migrated_lake_shows_every_day_of_its_history(tmp_path: Path) -> None:
+    from vanta_vuln_stats.storage.lake.migration import migrate
+
+    source = build_sqlite(tmp_path / "vanta.db")
+    destination = tmp_path / "migrated"
+    assert migrate(source, str(destination)).plan.run_date == DAY2
+    expected = statistics(destination)
+    with DuckDBEngine(str(destination)) as migrated:
+        # One commit (the last synced day) holds the history and run log of both days.
+        assert migrated.latest_day() == DAY2
+        query = load_queries()["new_vs_remediated"]
+        resolved = query.resolve({}, QueryContext(migrated.latest_day, now=NOW))
+        read = migrated.tables.partitions_read(query.sql, resolved.parameters)
+        assert read == {"vanta_vulnerability_history": [DAY1, DAY2]}
+        changes = ("discovered", "remediated", "reactivated", "resolved", "updated")
+        rows = run(migrated, "new_vs_remediated")
+        assert [{"date": r["run_date"].isoformat()} | {c: r[c] for c in changes} for r in rows] == [
+            {"date": day["date"]} | {c: day[c] for c in changes}
+            for day in expected["trends"]["days"]
+        ]
+        runs = [r for r in run(migrated, "sync_history") if r["status"] == "complete"]
+        assert [r["run_date"] for r in runs] == [DAY1, DAY2]
+        cves = run(migrated, "top_cves", scope="reported", top=5)
+        assert [(r["cve_id"], r["findings"]) for r in cves] == [
+            (item["cve_id"], item["count"]) for item in expected["top_cve_ids"][:5]
+        ]
 
 
 def test_an_empty_lake_answers_with_no_rows(tmp_path: Path) -> None:

@@ -198,20 +198,27 @@ class _Partition:
 def _committed_files(
     store: LakeStorage, manifests: Mapping[date, Manifest]
 ) -> dict[str, list[_Partition]]:
-    """Per Glue table, each committed day's files (a day only when it has files of the table)."""
+    """Per Glue table, the committed files by the day of the partition they lie in: a sync's
+    commit has files of its own day; a migration's commit also has the history and run log of
+    every earlier day it brought over (as the catalog registers them)."""
     url = store.location.url
-    files: dict[str, list[_Partition]] = {}
+    days: dict[str, dict[date, set[str]]] = {}
     for table in CATALOG_TABLES:
-        partitions = []
-        for day, manifest in manifests.items():
-            if table.lake_table == layout.SYNC_HISTORY_TABLE:
-                keys = [manifest.sync_history] if manifest.sync_history else []
-            else:
-                keys = manifest.keys(table.lake_table)
-            if keys:
-                partitions.append(_Partition(day, tuple(url(key) for key in sorted(keys))))
-        files[table.name] = partitions
-    return files
+        by_day = days.setdefault(table.name, {})
+        for manifest in manifests.values():
+            keys = set(manifest.keys(table.lake_table))
+            if table.lake_table == layout.SYNC_HISTORY_TABLE and manifest.sync_history:
+                keys.add(manifest.sync_history)  # a sync's commit names its run's row apart
+            for key in keys:
+                day = layout.partition_day(key) or manifest.run_date
+                by_day.setdefault(day, set()).add(key)
+    return {
+        table: [
+            _Partition(day, tuple(url(key) for key in sorted(keys)))
+            for day, keys in sorted(by_day.items())
+        ]
+        for table, by_day in days.items()
+    }
 
 
 def _view(table: CatalogTable, urls: Sequence[str]) -> str:
