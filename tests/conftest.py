@@ -47,21 +47,21 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
+def _unconfigure_package_logger() -> None:
+    logger = logging.getLogger("vanta_vuln_stats")
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    # The CLI's own handler goes; pytest's capture handlers (subclasses) stay.
+    logger.handlers[:] = [h for h in logger.handlers if type(h) is not logging.StreamHandler]
+
+
 @pytest.fixture(autouse=True)
 def _package_logger_restored() -> Iterator[None]:
     """A CLI run in-process (``cli.main``) gives the package logger its own handler, a WARNING
     level and no propagation; every later test in the same worker that reads the package's log
-    records through ``caplog`` would see none of them. Each test starts and ends with the logger
-    as importing the package leaves it: restoring what a test found is not enough, since a
-    module-scoped fixture that ran the command (test_cli's) configured it before any test began.
-    """
-    logger = logging.getLogger("vanta_vuln_stats")
-
-    def reset() -> None:
-        logger.handlers.clear()
-        logger.setLevel(logging.NOTSET)
-        logger.propagate = True
-
-    reset()
+    records through ``caplog`` would see none of them. Restoring the state a test started with
+    is not enough when the CLI ran in a module-scoped fixture, before the test started: each
+    test starts and ends with an unconfigured package logger."""
+    _unconfigure_package_logger()
     yield
-    reset()
+    _unconfigure_package_logger()

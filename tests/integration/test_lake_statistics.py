@@ -1,8 +1,8 @@
 """Statistics over the Parquet lake (DuckDB on its files) equal those over the SQLite store.
 
 The same two consecutive days of a simulated tenant are synced into a SQLite store and a lake
-with the same run dates and times (finish times included: both stores' clocks are frozen per
-run), so every statistic, ``data_as_of`` too, must be equal key for key. The lake is then read
+with the same run dates and times (finish times included), so every statistic, ``data_as_of``
+too, must be equal key for key. The lake is then read
 from moto's S3 as well, and with runs that never committed.
 """
 
@@ -41,7 +41,7 @@ BATCH = 250
 
 
 class FrozenClock:
-    """``datetime`` for the stores' modules: ``now()`` is the time a test sets."""
+    """``datetime`` for the statistics' module: ``now()`` is the time a test sets."""
 
     current = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,16 +63,20 @@ def records(day: date) -> dict[Resource, list[dict[str, Any]]]:
 
 def sync_day(store: StorageBackend, day: date, data: dict[Resource, list[dict[str, Any]]]) -> None:
     """One complete run of ``day``, started at 06:00 UTC that day and finished seven minutes
-    later (the frozen clock), through the store's public API."""
+    later, through the store's public API."""
     started = datetime.combine(day, time(6), UTC)
-    FrozenClock.current = started + timedelta(minutes=7)
     run = store.begin_sync(started_at=started, run_date=day)
     for resource, raws in data.items():
         for offset in range(0, len(raws), BATCH):
             batch = normalize_batch(resource, raws[offset : offset + BATCH])
             store.store_batch(run, resource, batch.rows)
             store.store_rejections(run, batch.rejections)
-    store.finish_sync(run, complete=list(Resource), fetched={r: len(x) for r, x in data.items()})
+    store.finish_sync(
+        run,
+        complete=list(Resource),
+        fetched={r: len(x) for r, x in data.items()},
+        finished_at=started + timedelta(minutes=7),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,15 +99,11 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     folder = tmp_path_factory.mktemp("lake-statistics")
     sqlite_path, lake_path = folder / "vanta.db", folder / "lake"
     day1, day2 = records(DAY1), records(DAY2)
-    frozen = FrozenClock.datetime_class()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("vanta_vuln_stats.storage.sqlite.datetime", frozen)
-        patch.setattr("vanta_vuln_stats.storage.lake.store.datetime", frozen)
-        with SQLiteStorage(sqlite_path) as sqlite_store, LakeStorage(str(lake_path)) as lake:
-            for day, data in ((DAY1, day1), (DAY2, day2)):
-                sync_day(sqlite_store, day, data)
-                sync_day(lake, day, data)
-            changes = lake.last_sync()
+    with SQLiteStorage(sqlite_path) as sqlite_store, LakeStorage(str(lake_path)) as lake:
+        for day, data in ((DAY1, day1), (DAY2, day2)):
+            sync_day(sqlite_store, day, data)
+            sync_day(lake, day, data)
+        changes = lake.last_sync()
     assert changes is not None
     # Every kind of change the trends count happened on day 2.
     assert changes.discovered and changes.resolved and changes.remediated and changes.reactivated

@@ -1,11 +1,13 @@
 """The record model: column definitions, normalisation and validation, Arrow schemas.
 
 ``fields`` defines every column once; ``records`` turns raw API records into typed rows (or
-rejections with reasons); ``arrow`` derives the Arrow schemas (pyarrow is imported lazily, so
-importing this package never loads it).
+rejections with reasons); ``arrow`` derives the Arrow schemas; ``columnar`` normalises a batch
+straight to an Arrow table, with the same result as rows then ``rows_to_table`` (pyarrow is
+imported lazily, so importing this package never loads it).
 """
 
 from vanta_vuln_stats.model.arrow import arrow_schema, rows_to_table
+from vanta_vuln_stats.model.columnar import normalize_to_table
 from vanta_vuln_stats.model.fields import (
     API_PATHS,
     ASSET_FIELDS,
@@ -50,6 +52,7 @@ __all__ = [
     "column_names",
     "normalize",
     "normalize_batch",
+    "normalize_to_table",
     "parse_timestamp",
     "rows_to_table",
     "timestamp_to_iso",

@@ -295,10 +295,13 @@ class StorageBackend(ABC):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         """Close a run whose walk ended. Only for resources in ``complete`` are stored rows
         that this run did not see marked resolved. The run is ``complete`` when every fetched
-        resource's walk completed, else ``interrupted``."""
+        resource's walk completed, else ``interrupted``. ``finished_at`` is the end the run
+        records (default: now); a store written beside another by the same sync takes the
+        other's, so both say the same about when their data was complete."""
 
     @abstractmethod
     def abort_sync(

@@ -79,16 +79,22 @@ class HybridStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         lake_run = self._lake_runs.pop(run.id)
         try:
-            self.lake.finish_sync(lake_run, complete=complete, fetched=fetched)
+            lake = self.lake.finish_sync(
+                lake_run, complete=complete, fetched=fetched, finished_at=finished_at
+            )
         except BaseException as exc:
             self.primary.abort_sync(
                 run, reason=f"the lake did not commit: {exc}", status="failed", fetched=fetched
             )
             raise
-        return self.primary.finish_sync(run, complete=complete, fetched=fetched)
+        # One sync, one end: both stores then give the same data_as_of.
+        return self.primary.finish_sync(
+            run, complete=complete, fetched=fetched, finished_at=lake.finished_at
+        )
 
     def abort_sync(
         self,

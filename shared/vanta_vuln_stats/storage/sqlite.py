@@ -646,6 +646,7 @@ class SQLiteStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         complete_set = {Resource(r) for r in complete}
         stamp = timestamp_to_iso(run.stamp)
@@ -676,7 +677,7 @@ class SQLiteStorage(StorageBackend):
                 run.id,
                 status=status,
                 message=message,
-                finished_at=timestamp_to_iso(_utc_ms(datetime.now(UTC))),
+                finished_at=timestamp_to_iso(_utc_ms(finished_at or datetime.now(UTC))),
                 fetched=fetched,
             )
         return self._summary(run.id)

@@ -448,6 +448,7 @@ class LakeStorage(StorageBackend):
         *,
         complete: Collection[Resource],
         fetched: Mapping[Resource, int],
+        finished_at: datetime | None = None,
     ) -> SyncSummary:
         from vanta_vuln_stats.storage.lake.changes import apply_snapshot
 
@@ -499,7 +500,7 @@ class LakeStorage(StorageBackend):
             self._drain(state)
             total = self._verify(state)
             self._delete_stale(state)
-            finished = _ms(datetime.now(UTC))
+            finished = _ms((finished_at or datetime.now(UTC)).astimezone(UTC))
             history_key = layout.sync_history_key(state.sync.run_date, state.run_id)
             summary = self._sync_row(
                 state,
