@@ -34,7 +34,7 @@ SNAPSHOT_TABLES = {
     "vanta_vulnerability_remediations",
     "vanta_vulnerable_assets",
 }
-# What the issue asks for, at least.
+# The queries the guide documents, at least.
 EXPECTED = {
     "open_critical_high",
     "sla_compliance",
