@@ -210,6 +210,12 @@ def test_latest_without_a_committed_day_is_a_clear_error() -> None:
     ]
 
 
+def test_now_is_to_the_millisecond() -> None:
+    context = QueryContext(lambda: LATEST, now=datetime(2026, 11, 7, 9, 30, 1, 123456, tzinfo=UTC))
+    values = get_query("overdue_findings").resolve({}, context).values
+    assert values["now"] == datetime(2026, 11, 7, 9, 30, 1, 123000, tzinfo=UTC)
+
+
 def test_the_latest_day_is_asked_for_once_and_only_when_needed() -> None:
     calls: list[int] = []
 

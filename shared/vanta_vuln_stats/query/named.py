@@ -85,7 +85,9 @@ class QueryContext:
         self._latest = latest
         self._latest_known = False
         self._latest_day: date | None = None
-        self.now = (now or datetime.now(UTC)).astimezone(UTC)
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        # Milliseconds, as the lake stores times (and as a given time is read).
+        self.now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
     @property
     def today(self) -> date:
