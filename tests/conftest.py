@@ -19,6 +19,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
         "VANTA_STORAGE_BACKEND",
         "VANTA_LAKE",
         "VANTA_GLUE_DATABASE",
+        "VANTA_ATHENA_WORKGROUP",
+        "VANTA_ATHENA_OUTPUT_LOCATION",
         "AWS_ENDPOINT_URL_S3",
         "AWS_REGION",
         "VANTA_CREDENTIALS_FILE",

@@ -2,8 +2,9 @@
 
 Without a subcommand it behaves as the earlier ``vanta_vuln_stats.py`` did (same flags, same
 meaning): sync from Vanta when asked or when there is no cache, then print statistics with
-filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator;
-``vanta-vuln-stats migrate`` moves a SQLite store into a Parquet lake.
+filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator; ``catalog`` keeps
+the Glue catalog of a lake on S3; ``migrate`` moves a SQLite store into a Parquet lake;
+``query`` runs the named SQL queries (query/command.py).
 
 Errors are mapped to exit codes in one place (``main``): a user mistake prints one line and exits
 2, a failed sync exits 1, an interrupted one 130; tracebacks only with ``--verbose``.
@@ -15,17 +16,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, time
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from vanta_vuln_stats import __version__
-from vanta_vuln_stats.errors import UserInputError, VantaVulnStatsError
+from vanta_vuln_stats.errors import VantaVulnStatsError
 
 log = logging.getLogger("vanta_vuln_stats")
 
 SEVERITY_CHOICES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 STATUS_CHOICES = ("active", "deactivated", "resolved", "all")
-SUBCOMMANDS = ("simulator", "catalog", "migrate")
+SUBCOMMANDS = ("simulator", "catalog", "migrate", "query")
 
 EPILOG = """\
 Examples:
@@ -45,6 +45,8 @@ Other commands:
   vanta-vuln-stats catalog --help           the AWS Glue catalog of a lake on S3 (sync, status)
   vanta-vuln-stats migrate --help           a SQLite store into an empty Parquet lake (folder or
                                             S3), with --dry-run, --validate, --rollback RUN_ID
+  vanta-vuln-stats query --help             named SQL queries (list, show, run) on the lake with
+                                            DuckDB, or on Athena
 """
 
 
@@ -62,25 +64,6 @@ class _SeverityAction(argparse.Action):
                 )
             chosen.append(upper)
         setattr(namespace, self.dest, chosen)
-
-
-def parse_date_bound(text: str, *, end: bool) -> datetime:
-    """ISO-8601 instant (``2024-01-01T00:00:00Z``) or a date; a date as an end bound means the
-    end of that day, so ``--date-identified-end 2024-01-31`` includes all of the 31st."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            day = datetime.fromisoformat(value).date()
-            return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UserInputError(
-            f"Invalid date {text!r}: use YYYY-MM-DD or an ISO-8601 time such as "
-            "2024-01-01T00:00:00Z."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -277,30 +260,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING_FLAGS = {
-    "api_url": "--api-url",
-    "database": "--database",
-    "storage_backend": "--storage-backend",
-    "lake": "--lake",
-    "credentials_file": "--credentials",
-    "secret_id": "--secret-id",
-    "aws_region": "--aws-region",
-    "page_size": "--page-size",
-    "requests_per_minute": "--requests-per-minute",
-    "timeout": "--timeout",
-    "max_retries": "--max-retries",
-    "batch_size": "--batch-size",
-}
-
-
-def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values = vars(args)
-    return {
-        name: values.get("credentials" if name == "credentials_file" else name)
-        for name in SETTING_FLAGS
-    }
-
-
 def configure_logging(verbose: bool) -> None:
     from vanta_vuln_stats.config.redact import RedactingFilter
 
@@ -383,6 +342,19 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         args = parser.parse_args(argv)
         configure_logging(args.verbose)
         return migration_command.run(args)
+    if name == "query":
+        from vanta_vuln_stats.query import command as query_command
+
+        parser = _Parser(
+            prog="vanta-vuln-stats query",
+            description=query_command.DESCRIPTION,
+            epilog=query_command.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        query_command.add_arguments(parser)
+        args = parser.parse_args(argv)
+        configure_logging(getattr(args, "verbose", False))
+        return query_command.run(args)
     raise AssertionError(name)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from vanta_vuln_stats.cli_options import SETTING_FLAGS, parse_date_bound, setting_overrides
 from vanta_vuln_stats.errors import UserInputError
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.pipeline.sync import SyncFailed, SyncInterrupted, run_sync
@@ -45,7 +46,6 @@ def parse_run_date(text: str) -> date:
 
 
 def build_filter(args: argparse.Namespace) -> VulnerabilityFilter:
-    from vanta_vuln_stats.cli import parse_date_bound
     from vanta_vuln_stats.storage import VulnerabilityFilter
 
     def bound(name: str, *, end: bool) -> Any:
@@ -69,7 +69,6 @@ def build_filter(args: argparse.Namespace) -> VulnerabilityFilter:
 def run_report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from vanta_vuln_stats.cli import SETTING_FLAGS, setting_overrides
     from vanta_vuln_stats.config.settings import load_settings
     from vanta_vuln_stats.storage import open_backend
 

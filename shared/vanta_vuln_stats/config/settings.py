@@ -152,6 +152,20 @@ SPECS: tuple[SettingSpec, ...] = (
         "AWS Glue database of the lake's tables (vanta-vuln-stats catalog)",
     ),
     SettingSpec(
+        "athena_workgroup",
+        "primary",
+        _as_str,
+        "VANTA_ATHENA_WORKGROUP",
+        "Athena workgroup that runs named queries (vanta-vuln-stats query run --engine athena)",
+    ),
+    SettingSpec(
+        "athena_output_location",
+        None,
+        _as_optional_str,
+        "VANTA_ATHENA_OUTPUT_LOCATION",
+        "s3:// prefix for Athena's query results (default: the workgroup's own)",
+    ),
+    SettingSpec(
         "page_size",
         100,
         _as_int(1, 100),

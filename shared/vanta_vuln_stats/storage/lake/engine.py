@@ -54,14 +54,19 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from vanta_vuln_stats.storage.lake.fs import LakeLocation
     from vanta_vuln_stats.storage.lake.store import LakeStorage, Manifest
 
 __all__ = [
     "ISO_FORMAT",
+    "duckdb_connection",
     "duckdb_sql",
+    "duckdb_type",
     "httpfs_extension_path",
     "install_sqlite_functions",
     "lake_connection",
+    "quote_identifier",
+    "quote_literal",
 ]
 
 # The SQLite store's timestamp form (model.records.timestamp_to_iso) in DuckDB's strftime.
@@ -165,17 +170,8 @@ def duckdb_sql(sql: str) -> str:
 def lake_connection(store: LakeStorage) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection with the lake's committed data as SQLite-shaped views
     (see the module docstring). Closed when the block ends."""
-    import duckdb
-
-    conn = duckdb.connect(":memory:", config=dict(_CONFIG))
+    conn = duckdb_connection(store.location)
     try:
-        # Times the session renders itself (casts to text or dates) are UTC, whatever the
-        # machine's zone; the SQLite functions do not depend on it.
-        conn.execute("SET TimeZone = 'UTC'")
-        # Every statistic reads the same files again: their footers are parsed once.
-        conn.execute("SET parquet_metadata_cache = true")
-        if store.location.is_s3:
-            _configure_s3(conn)
         install_sqlite_functions(conn)
         manifests = store.manifests()
         for name, sql in _view_definitions(store, manifests):
@@ -187,6 +183,27 @@ def lake_connection(store: LakeStorage) -> Iterator[duckdb.DuckDBPyConnection]:
         yield conn
     finally:
         conn.close()
+
+
+def duckdb_connection(location: LakeLocation) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB connection set up for the lake at ``location``: no extension
+    downloads, a UTC session, Parquet footers cached, and for S3 the httpfs extension with one
+    secret (the endpoint every engine uses). The caller closes it."""
+    import duckdb
+
+    conn = duckdb.connect(":memory:", config=dict(_CONFIG))
+    try:
+        # Times the session renders itself (casts to text or dates) are UTC, whatever the
+        # machine's zone; the SQLite functions do not depend on it.
+        conn.execute("SET TimeZone = 'UTC'")
+        # Every statistic reads the same files again: their footers are parsed once.
+        conn.execute("SET parquet_metadata_cache = true")
+        if location.is_s3:
+            _configure_s3(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _view_definitions(store: LakeStorage, manifests: dict[Any, Manifest]) -> list[tuple[str, str]]:
@@ -315,7 +332,7 @@ def _view_column(name: str, arrow_type: pa.DataType) -> str:
     with 1 and 0); timestamps and lists keep their types (see the module docstring)."""
     import pyarrow as pa
 
-    column = _quote_identifier(name)
+    column = quote_identifier(name)
     if pa.types.is_boolean(arrow_type):
         return f"CAST({column} AS INTEGER) AS {column}"
     return column
@@ -325,11 +342,11 @@ def _source(schema: pa.Schema, urls: Sequence[str], *, row_numbers: bool = False
     """The Parquet files at ``urls`` as a subquery with ``schema``'s columns; with no file, an
     empty relation of the same columns and types (an empty lake still answers)."""
     if urls:
-        files = ", ".join(_quote_literal(url) for url in urls)
+        files = ", ".join(quote_literal(url) for url in urls)
         extra = ", file_row_number = true" if row_numbers else ""
         return f"read_parquet([{files}], hive_partitioning = false, union_by_name = true{extra})"
     columns = [
-        f"CAST(NULL AS {_duckdb_type(field.type)}) AS {_quote_identifier(field.name)}"
+        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote_identifier(field.name)}"
         for field in schema
     ]
     if row_numbers:
@@ -337,13 +354,13 @@ def _source(schema: pa.Schema, urls: Sequence[str], *, row_numbers: bool = False
     return f"(SELECT {', '.join(columns)} WHERE false)"
 
 
-def _duckdb_type(arrow_type: pa.DataType) -> str:
+def duckdb_type(arrow_type: pa.DataType) -> str:
     import pyarrow as pa
 
     if pa.types.is_timestamp(arrow_type):
         return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
     if pa.types.is_list(arrow_type):
-        return f"{_duckdb_type(arrow_type.value_type)}[]"
+        return f"{duckdb_type(arrow_type.value_type)}[]"
     simple = {
         pa.string(): "VARCHAR",
         pa.float64(): "DOUBLE",
@@ -359,12 +376,12 @@ def _duckdb_type(arrow_type: pa.DataType) -> str:
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
-def _quote_identifier(name: str) -> str:
+def quote_identifier(name: str) -> str:
     # Column names come from the schemas in layout.py; anything unusual is quoted all the same.
     return name if _IDENTIFIER.fullmatch(name) else '"' + name.replace('"', '""') + '"'
 
 
-def _quote_literal(text: str) -> str:
+def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -395,7 +412,7 @@ def httpfs_extension_path() -> str:
 def _configure_s3(conn: duckdb.DuckDBPyConnection) -> None:
     """httpfs from its file, and one secret: the endpoint of every engine (fs.s3_endpoint) and
     the credentials and region boto3 would use (its session's resolved chain)."""
-    conn.execute(f"LOAD {_quote_literal(httpfs_extension_path())}")
+    conn.execute(f"LOAD {quote_literal(httpfs_extension_path())}")
     options = {"TYPE": "s3"}
     secret: dict[str, str] = {}
     credentials, region = _aws_session()
@@ -410,7 +427,7 @@ def _configure_s3(conn: duckdb.DuckDBPyConnection) -> None:
         secret["ENDPOINT"] = endpoint.host
         secret["URL_STYLE"] = "path"
     items = [f"{name} {value}" for name, value in options.items()]
-    items += [f"{name} {_quote_literal(value)}" for name, value in secret.items()]
+    items += [f"{name} {quote_literal(value)}" for name, value in secret.items()]
     if endpoint is not None:
         items.append(f"USE_SSL {'true' if endpoint.use_ssl else 'false'}")
     # The statement holds the credentials: it is executed, never logged.
