@@ -2,7 +2,9 @@
 
 Starts the Vanta API simulator on a free loopback port, then runs the real command twice, as a
 user would on two consecutive days (the simulator's clock moves in between, so the second sync
-records new, fixed, deactivated and reactivated findings), and ends with the statistics report.
+records new, fixed, deactivated and reactivated findings; each sync's ``--run-date`` is the
+simulator's day, so the trend shows both), writing SQLite and a local Parquet lake in the same
+sync (the hybrid backend), and ends with the statistics report and a named query over the lake.
 A light dose of faults (server errors, malformed records) shows the retries and the rejects.
 
 Options come from the environment so ``make demo`` needs no arguments:
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -40,8 +43,10 @@ def main() -> int:
     workdir = Path(os.environ.get("DEMO_DIR", ".demo"))
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "vanta_vulnerabilities.db"
+    lake = workdir / "lake"
     for stale in workdir.glob("vanta_vulnerabilities.db*"):
         stale.unlink()
+    shutil.rmtree(lake, ignore_errors=True)
 
     config = SimulatorConfig(
         records=records,
@@ -57,25 +62,36 @@ def main() -> int:
         # Credentials reach the command the way a user's would: from the environment.
         os.environ["VANTA_CLIENT_ID"] = config.client_id
         os.environ["VANTA_CLIENT_SECRET"] = config.client_secret
-        common = ["--database", str(database), "--api-url", sim.url, "--requests-per-minute", "0"]
+        common = [
+            *("--database", str(database), "--storage-backend", "hybrid", "--lake", str(lake)),
+            *("--api-url", sim.url, "--requests-per-minute", "0"),
+        ]
 
-        print(f"== Day 1 ({sim.as_of}): first sync into {database}")
-        code = cli.main(
-            ["--sync", "--format", "json", "--output", str(workdir / "day1.json"), *common]
-        )
+        print(f"== Day 1 ({sim.as_of}): first sync into {database} and the lake {lake}")
+        day1 = ["--run-date", sim.as_of.isoformat()]
+        output = ["--format", "json", "--output", str(workdir / "day1.json")]
+        code = cli.main(["--sync", *output, *day1, *common])
         if code:
             return code
 
         sim.set_as_of(BASE_DATE + timedelta(days=1))
         print(f"\n== Day 2 ({sim.as_of}): the tenant moved on; sync again, then the report")
-        code = cli.main(["--sync", *common])
+        code = cli.main(["--sync", "--run-date", sim.as_of.isoformat(), *common])
         if code:
             return code
 
+    print("\n== A named query over the lake (DuckDB): open critical and high findings")
+    code = cli.main(
+        ["query", "run", "open_critical_high", "--lake", str(lake), "--param", "limit=5"]
+    )
+    if code:
+        return code
     print(
-        "\nThe store is kept: try\n"
+        "\nThe stores are kept: try\n"
         f"  .venv/bin/vanta-vuln-stats --use-cache --database {database} --severity CRITICAL\n"
-        f"  .venv/bin/vanta-vuln-stats --use-cache --database {database} --format json"
+        f"  .venv/bin/vanta-vuln-stats --use-cache --storage-backend lake --lake {lake}\n"
+        f"  .venv/bin/vanta-vuln-stats query list\n"
+        f"  .venv/bin/vanta-vuln-stats query run sla_due_soon --lake {lake}"
     )
     return 0
 
