@@ -71,7 +71,7 @@ def sample_stats() -> dict[str, Any]:
             },
         },
         "time_to_remediate": {
-            "overall": {"count": 400, "mean_days": 41.25, "median_days": None},
+            "overall": {"count": 400, "mean_days": 41.25, "median_days": 30.55},
             "by_severity": {"CRITICAL": {"count": 4, "mean_days": 3.5, "median_days": 2.75}},
         },
         "trends": {
@@ -127,6 +127,7 @@ def test_report_shows_every_section_with_its_numbers() -> None:
         "25.0%",  # SLA of 2025-05
         "41.2",  # mean days to remediate overall
         "2.8",  # CRITICAL median
+        "30.6",  # median days to remediate overall
         "975",  # >365 bucket
         "pkg:npm/lodash@4.17.20",
         "build-server",
@@ -229,7 +230,7 @@ def test_to_csv_flattens_every_value() -> None:
     assert body[("by_severity", "CRITICAL")] == "34"
     assert body[("average_cvss_by_severity", "critical")] == "9.4567"
     assert body[("remediation_sla", "by_month.2025-05.late")] == "30"
-    assert body[("time_to_remediate", "overall.median_days")] == ""
+    assert body[("time_to_remediate", "overall.median_days")] == "30.55"
     assert body[("top_assets", "2.asset_id")] == "asset-3"
     assert body[("top_assets", "2.name")] == ""
     assert body[("trends", "days.2.resolved")] == "70"

@@ -32,8 +32,8 @@ New statistics (new keys only; the legacy ones never change):
                        compliance % = on time / (on time + late); records without a deadline
                        are counted apart (without_deadline) and left out of the percentage
     time_to_remediate  mean and median days from detected_date to remediation_date by
-                       severity, with the number of remediations measured; "overall" has the
-                       count and mean over all severities (median_days null: see the query)
+                       severity and over all severities ("overall"), with the number of
+                       remediations measured
     trends             per synced day: discovered / updated / remediated / reactivated /
                        resolved change events and the open findings per severity at the end of
                        the day (derived from the change history; see queries.TRENDS), plus the
@@ -502,15 +502,14 @@ def _time_to_remediate(
 ) -> dict[str, Any]:
     rows = _fetch_dicts(conn, queries.TIME_TO_REMEDIATE.render(where=where), params)
     by_severity = {
-        row["severity"] or "UNKNOWN": _ttr_entry(
-            row["remediated"], row["mean_days"], row["median_days"]
-        )
+        row["severity"]: _ttr_entry(row["remediated"], row["mean_days"], row["median_days"])
         for row in rows
     }
     count = sum(row["remediated"] for row in rows)
     total_days = sum(row["total_days"] for row in rows)
+    overall_median = rows[0]["overall_median_days"] if rows else None
     return {
-        "overall": _ttr_entry(count, total_days / count if count else None, None),
+        "overall": _ttr_entry(count, total_days / count if count else None, overall_median),
         "by_severity": {s: by_severity[s] for s in sorted(by_severity, key=_severity_rank)},
     }
 

@@ -235,41 +235,66 @@ ORDER BY month, severity
 """,
 )
 
-# Mean and median days from detection to remediation per severity, with the sum of days so the
-# generator can give the overall mean. Median without integer division (engines disagree on
-# it): with a severity's rows numbered 1..n in order of days, the middle row(s) are those with
-# 2*rn between n and n+2 (one row when n is odd, two when n is even); their average is the
-# median. Negative durations (a remediation dated before its detection) are kept: they are the
-# data as Vanta has it. (An overall median would need a second window over every row, which
-# costs as much again; per severity is what SLA policies are written in.)
+# Mean and median days from detection to remediation, per severity and over all severities.
+# One row per severity: its count, sum and mean of days and its median, plus the median over
+# every severity (the same on each row). Median without integer division (engines disagree on
+# it): with n rows numbered 1..n in order of days, the middle row(s) are those with 2*rank
+# between n and n+2 (one row when n is odd, two when n is even); their average is the median.
+# Each median needs its own order, so there are two numberings, one sort each: by days within
+# the severity, and by days over all. The counts come from a grouped pass instead of a
+# whole-partition COUNT window, and only the few middle rows are aggregated, so no sort of every
+# row is needed for the grouping. (CROSS JOIN keeps the numbered rows as the outer loop in
+# SQLite's plan; the meaning is an ordinary join.) Negative durations (a remediation dated
+# before its detection) are kept: they are the data as Vanta has it. A record without a
+# severity counts under UNKNOWN.
 _REMEDIATION_DAYS = days_between("r.detected_date", "r.remediation_date")
 TIME_TO_REMEDIATE = NamedQuery(
     "time_to_remediate",
     f"""
 WITH durations AS (
-    SELECT UPPER(r.severity) AS severity, {_REMEDIATION_DAYS} AS days
+    SELECT COALESCE(UPPER(r.severity), 'UNKNOWN') AS severity, {_REMEDIATION_DAYS} AS days
     FROM vulnerability_remediations r
     WHERE r.remediation_date IS NOT NULL AND r.detected_date IS NOT NULL AND ({{where}})
+), per_severity AS (
+    SELECT severity, COUNT(*) AS remediated, SUM(days) AS total_days, AVG(days) AS mean_days
+    FROM durations
+    GROUP BY severity
+), overall AS (
+    SELECT SUM(remediated) AS remediated FROM per_severity
 ), ranked AS (
-    -- Both functions share one window (same partition and order): one sort.
     SELECT
         severity,
         days,
-        ROW_NUMBER() OVER by_severity AS severity_rank,
-        COUNT(*) OVER (by_severity ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-            AS severity_count
+        ROW_NUMBER() OVER (PARTITION BY severity ORDER BY days) AS severity_rank,
+        ROW_NUMBER() OVER (ORDER BY days) AS overall_rank
     FROM durations
-    WINDOW by_severity AS (PARTITION BY severity ORDER BY days)
+), middle AS (
+    SELECT
+        ranked.severity,
+        ranked.days,
+        CASE WHEN 2 * ranked.severity_rank
+                  BETWEEN per_severity.remediated AND per_severity.remediated + 2
+             THEN 1 ELSE 0 END AS severity_middle,
+        CASE WHEN 2 * ranked.overall_rank BETWEEN overall.remediated AND overall.remediated + 2
+             THEN 1 ELSE 0 END AS overall_middle
+    FROM ranked
+    CROSS JOIN overall
+    CROSS JOIN per_severity
+    WHERE per_severity.severity = ranked.severity
+      AND (2 * ranked.severity_rank
+               BETWEEN per_severity.remediated AND per_severity.remediated + 2
+           OR 2 * ranked.overall_rank BETWEEN overall.remediated AND overall.remediated + 2)
 )
 SELECT
-    severity,
-    COUNT(*) AS remediated,
-    SUM(days) AS total_days,
-    AVG(days) AS mean_days,
-    AVG(CASE WHEN 2 * severity_rank BETWEEN severity_count AND severity_count + 2
-             THEN days END) AS median_days
-FROM ranked
-GROUP BY severity
+    per_severity.severity,
+    per_severity.remediated,
+    per_severity.total_days,
+    per_severity.mean_days,
+    (SELECT AVG(m.days) FROM middle m
+     WHERE m.severity = per_severity.severity AND m.severity_middle = 1) AS median_days,
+    (SELECT AVG(m.days) FROM middle m WHERE m.overall_middle = 1) AS overall_median_days
+FROM per_severity
+ORDER BY per_severity.severity
 """,
 )
 
