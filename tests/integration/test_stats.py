@@ -575,6 +575,9 @@ def test_trends_per_synced_day(tenant: Tenant, conn: sqlite3.Connection) -> None
     # Open at the end of day 2 equals what the store holds as open now.
     assert second["open_total"] == stats["open_findings"]["total"]
     assert second["open_by_severity"] == stats["open_findings"]["by_severity"]
+    # The open counts say they are approximate, and why; the event counts are not marked.
+    assert stats["trends"]["approximate"] == ["open_by_severity", "open_total"]
+    assert "approximate" in stats["trends"]["note"]
 
 
 def test_trends_follow_the_filter(tenant: Tenant, conn: sqlite3.Connection) -> None:

@@ -100,7 +100,9 @@ def sample_stats() -> dict[str, Any]:
                     "open_by_severity": {"HIGH": 1001},
                     "open_total": 1001,
                 },
-            ]
+            ],
+            "approximate": ["open_by_severity", "open_total"],
+            "note": "Open counts are estimated from the change history.",
         },
         "filters": {"severities": ["CRITICAL", "HIGH"], "statuses": ["active", "deactivated"]},
         "generated_at": "2025-06-02T08:00:00.000Z",
@@ -211,6 +213,17 @@ def test_trend_shows_only_the_last_days() -> None:
     assert "2025-05-20" in text and "2025-05-07" in text and "2025-05-06" not in text
 
 
+def test_approximate_trend_figures_are_marked_with_the_reason() -> None:
+    text = render_plain(sample_stats())
+    assert "Open*" in text
+    assert "* Open counts are estimated from the change history." in text
+
+    exact = sample_stats()
+    del exact["trends"]["approximate"], exact["trends"]["note"]
+    text = render_plain(exact)
+    assert "Open*" not in text and "estimated" not in text
+
+
 def test_to_json_is_indented_and_round_trips() -> None:
     stats = sample_stats()
     text = to_json(stats)
@@ -234,6 +247,7 @@ def test_to_csv_flattens_every_value() -> None:
     assert body[("top_assets", "2.asset_id")] == "asset-3"
     assert body[("top_assets", "2.name")] == ""
     assert body[("trends", "days.2.resolved")] == "70"
+    assert body[("trends", "approximate.2")] == "open_total"
     assert body[("filters", "severities.2")] == "HIGH"
     assert len(body) == len(rows) - 1, "every (section, key) is unique"
 

@@ -302,10 +302,13 @@ ORDER BY per_severity.severity
 # each day, from the change history. Open-count deltas: discovered and reactivated open a
 # finding unless it is deactivated (a resolved finding can come back deactivated); remediated
 # (became deactivated) closes it; resolved (left the feed) closes it unless it was deactivated
-# already. Known approximations, both rare: a severity change of an open finding ('updated') is
-# not followed between severities, and a finding that left the feed open and came back
-# deactivated (which the store records as 'remediated') is closed twice. The last day's totals
-# equal the current open findings whenever neither happened.
+# already. The event counts are exact; the open counts are approximate in two cases the event
+# row cannot tell apart: a severity change of an open finding ('updated') is not followed
+# between severities, and a finding that left the feed open and came back deactivated (which
+# the store records as 'remediated') is closed twice. The statistics say so in every output;
+# why following each finding's previous event is not done here is in the generator's module
+# docstring (measured: more than the whole report's time budget). The last day's totals
+# equal the current open findings whenever neither case happened.
 # Every (day, severity) pair is present so the running sum carries over quiet days.
 # Slot: history_filter, a condition on h (1 = 1, or h.vuln_id IN the filtered findings' ids: one
 # pass over the findings, instead of a lookup per event as a join would do).
