@@ -36,9 +36,11 @@ Examples:
   vanta-vuln-stats --status active --fixable --format csv
   vanta-vuln-stats --output stats.json --export-vulnerabilities vulns.json
 
-Credentials (first found wins): --client-id/--client-secret, VANTA_CLIENT_ID and
-VANTA_CLIENT_SECRET, the --credentials file (JSON with client_id and client_secret), an AWS
-Secrets Manager secret (--secret-id / VANTA_SECRET_ID).
+Credentials: the client id and the client secret are each taken from the first place
+that has it: --client-id / --client-secret, VANTA_CLIENT_ID / VANTA_CLIENT_SECRET, the
+--credentials file (JSON with client_id and client_secret), an AWS Secrets Manager secret
+(--secret-id / VANTA_SECRET_ID). So --client-id with VANTA_CLIENT_SECRET works, and keeps the
+secret out of the process list.
 
 Other commands:
   vanta-vuln-stats simulator --help         a local Vanta API simulator for trials and tests

@@ -142,7 +142,10 @@ def _sync(
     from vanta_vuln_stats.vanta import RetryPolicy, VantaClient
 
     if args.verbose:
-        err.print(f"Using credentials from {credentials.source}; API {settings.api_url}")
+        # One line whatever its length (paths), so logs and tests can find it whole.
+        err.print(
+            f"Using {credentials.source}; API {settings.api_url}", markup=False, soft_wrap=True
+        )
     previous = store.last_sync(complete_only=True)
 
     def expected(resource: Resource) -> int | None:

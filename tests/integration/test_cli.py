@@ -489,8 +489,11 @@ def test_missing_credentials_name_every_source_and_leave_no_file(tmp_path) -> No
         "--sync", "--database", str(database), "--credentials", str(tmp_path / "absent.env")
     )
     assert result.code == 2
-    assert result.err.startswith("Error: No Vanta credentials found. Tried:")
-    assert "absent.env: not found" in result.err
+    assert result.err == (
+        "Error: No Vanta credentials found: looked at --client-id and --client-secret, the "
+        "VANTA_CLIENT_ID and VANTA_CLIENT_SECRET environment variables and the credentials file "
+        f"{tmp_path / 'absent.env'} (not found).\n"
+    )
     assert not database.exists()
 
 

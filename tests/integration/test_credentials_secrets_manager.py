@@ -29,7 +29,7 @@ def test_secret_by_name_and_arn(secrets_manager):
     )
     by_name = resolve_credentials(secret_id="vanta/app", aws_region="us-east-1", env={})
     assert (by_name.client_id, by_name.client_secret) == ("vci_sm", SECRET)
-    assert by_name.source == "AWS Secrets Manager secret vanta/app"
+    assert by_name.source == "client id and client secret from AWS Secrets Manager secret vanta/app"
     by_arn = resolve_credentials(secret_id=created["ARN"], aws_region="us-east-1", env={})
     assert by_arn.client_secret == SECRET
     assert SECRET not in repr(by_arn)
@@ -55,6 +55,26 @@ def test_secret_is_cached(secrets_manager):
 def test_missing_secret_is_a_clear_error(secrets_manager):
     with pytest.raises(CredentialsError, match="vanta/absent does not exist"):
         resolve_credentials(secret_id="vanta/absent", aws_region="us-east-1", env={})
+
+
+def test_a_secret_may_hold_only_the_value_not_found_elsewhere(secrets_manager):
+    secrets_manager.create_secret(
+        Name="vanta/secret-only", SecretString=json.dumps({"client_secret": SECRET})
+    )
+    creds = resolve_credentials(
+        secret_id="vanta/secret-only", aws_region="us-east-1", env={"VANTA_CLIENT_ID": "vci_env"}
+    )
+    assert (creds.client_id, creds.client_secret) == ("vci_env", SECRET)
+    assert creds.source == (
+        "client id from VANTA_CLIENT_ID, client secret from AWS Secrets Manager secret "
+        "vanta/secret-only"
+    )
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(secret_id="vanta/secret-only", aws_region="us-east-1", env={})
+    assert str(info.value) == (
+        "No Vanta client id found: looked at --client-id, the VANTA_CLIENT_ID environment "
+        "variable and the AWS Secrets Manager secret vanta/secret-only (no client_id in it)."
+    )
 
 
 def test_secret_without_json_object_is_a_clear_error(secrets_manager):
@@ -105,5 +125,5 @@ def test_the_command_syncs_with_credentials_from_secrets_manager(secrets_manager
         )
     assert code == 0, err.getvalue()
     assert json.loads(out.getvalue())["total_count"] == served
-    assert "credentials from AWS Secrets Manager secret vanta/cli" in err.getvalue()
+    assert "client id and client secret from AWS Secrets Manager secret vanta/cli" in err.getvalue()
     assert SECRET not in err.getvalue() + out.getvalue()

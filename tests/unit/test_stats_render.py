@@ -73,7 +73,7 @@ def sample_stats() -> dict[str, Any]:
             },
         },
         "time_to_remediate": {
-            "overall": {"count": 400, "mean_days": 41.25, "median_days": None},
+            "overall": {"count": 400, "mean_days": 41.25, "median_days": 30.55},
             "by_severity": {"CRITICAL": {"count": 4, "mean_days": 3.5, "median_days": 2.75}},
         },
         "trends": {
@@ -102,7 +102,9 @@ def sample_stats() -> dict[str, Any]:
                     "open_by_severity": {"HIGH": 1001},
                     "open_total": 1001,
                 },
-            ]
+            ],
+            "approximate": ["open_by_severity", "open_total"],
+            "note": "Open counts are estimated from the change history.",
         },
         "filters": {"severities": ["CRITICAL", "HIGH"], "statuses": ["active", "deactivated"]},
         "generated_at": "2025-06-02T08:00:00.000Z",
@@ -129,6 +131,7 @@ def test_report_shows_every_section_with_its_numbers() -> None:
         "25.0%",  # SLA of 2025-05
         "41.2",  # mean days to remediate overall
         "2.8",  # CRITICAL median
+        "30.6",  # median days to remediate overall
         "975",  # >365 bucket
         "pkg:npm/lodash@4.17.20",
         "build-server",
@@ -216,6 +219,17 @@ def test_trend_shows_only_the_last_days() -> None:
     assert "2025-05-20" in text and "2025-05-07" in text and "2025-05-06" not in text
 
 
+def test_approximate_trend_figures_are_marked_with_the_reason() -> None:
+    text = render_plain(sample_stats())
+    assert "Open*" in text
+    assert "* Open counts are estimated from the change history." in text
+
+    exact = sample_stats()
+    del exact["trends"]["approximate"], exact["trends"]["note"]
+    text = render_plain(exact)
+    assert "Open*" not in text and "estimated" not in text
+
+
 def test_to_json_is_indented_and_round_trips() -> None:
     stats = sample_stats()
     text = to_json(stats)
@@ -235,10 +249,11 @@ def test_to_csv_flattens_every_value() -> None:
     assert body[("by_severity", "CRITICAL")] == "34"
     assert body[("average_cvss_by_severity", "critical")] == "9.4567"
     assert body[("remediation_sla", "by_month.2025-05.late")] == "30"
-    assert body[("time_to_remediate", "overall.median_days")] == ""
+    assert body[("time_to_remediate", "overall.median_days")] == "30.55"
     assert body[("top_assets", "2.asset_id")] == "asset-3"
     assert body[("top_assets", "2.name")] == ""
     assert body[("trends", "days.2.resolved")] == "70"
+    assert body[("trends", "approximate.2")] == "open_total"
     assert body[("filters", "severities.2")] == "HIGH"
     assert len(body) == len(rows) - 1, "every (section, key) is unique"
 

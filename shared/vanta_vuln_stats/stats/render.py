@@ -271,6 +271,8 @@ def _trends(stats: Mapping[str, Any]) -> Table | None:
     title = "Trend by synced day"
     if len(days) > len(shown):
         title += f" (last {len(shown)} of {len(days)})"
+    # A figure the statistics mark as approximate carries a mark and the reason underneath.
+    approximate = "open_total" in (_get(stats, "trends", "approximate") or ())
     table = _table(
         title,
         ("Day", "left"),
@@ -280,8 +282,12 @@ def _trends(stats: Mapping[str, Any]) -> Table | None:
         ("Remediated", "right"),
         ("Reactivated", "right"),
         ("Resolved", "right"),
-        ("Open", "right"),
+        ("Open*" if approximate else "Open", "right"),
     )
+    if approximate:
+        note = _get(stats, "trends", "note") or "Open counts are approximate."
+        table.caption = f"* {note}"
+        table.caption_justify = "left"
     # The date stays whole on a narrow terminal; the headers give way first.
     table.columns[0].min_width = len("YYYY-MM-DD")
     table.columns[0].no_wrap = True
