@@ -708,15 +708,28 @@ class LakeStorage(StorageBackend):
         return any(True for _ in self.location.list(layout.COMMITS_PREFIX))
 
     def sync_history(self) -> list[SyncSummary]:
+        """Every run, oldest first: committed, failed, interrupted and superseded ones. A row
+        that says complete but that no commit names (its process died between writing the row
+        and the commit) is left out, as the query engine leaves it out."""
         import pyarrow.parquet as pq
 
+        # A sync's commit names its run's row; a migration's also lists every day's run log.
+        committed = {
+            key
+            for manifest in self.manifests().values()
+            for key in (manifest.sync_history, *manifest.keys(layout.SYNC_HISTORY_TABLE))
+        }
         rows: list[dict[str, Any]] = []
         for key, _ in self.location.list(layout.SYNC_HISTORY_TABLE):
             if key.endswith(".parquet"):
                 table = pq.read_table(
                     self.location.path(key), filesystem=self.location.filesystem, partitioning=None
                 )
-                rows.extend(table.to_pylist())
+                rows.extend(
+                    row
+                    for row in table.to_pylist()
+                    if key in committed or row["status"] != "complete"
+                )
         rows.sort(key=lambda row: (row["started_at"], row["run_id"]))
         return [_summary_of(row) for row in rows]
 
