@@ -453,7 +453,7 @@ def bench_lake(workdir: Path) -> list[Result]:
     raw = workdir / "vulnerabilities.ndjson"
     made = _child(LAKE_RECORDS_CHILD, str(raw), str(records))
     raw_bytes = raw.stat().st_size
-    lake = workdir / "lake"
+    lake = workdir / "lake-parts"
     write = _child(LAKE_PARTS_CHILD, str(raw), str(lake), "100000", "1000000")
     one = _child(LAKE_PARTS_CHILD, str(raw), str(workdir / "lake-one"), "100000", "1")
     per_cpu = write["written"] / write["cpu"]
