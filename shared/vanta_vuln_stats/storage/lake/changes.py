@@ -104,82 +104,87 @@ def apply_snapshot(
                 pa.repeat(run_date_scalar, n_new),
             ],
             schema=schema,
-        ).sort_by("id")
+        )
         events = None
         if resource is Resource.VULNERABILITIES:
-            everything = pa.chunked_array([pa.repeat(pa.scalar(True), n_new)])
+            everything = pa.repeat(pa.scalar(True), n_new)
             events = _events(state, {"discovered": everything}, None, stamp, run_date, run_id)
         return StateChange(state, events, ChangeCounts(discovered=n_new))
 
     previous = previous.cast(schema)
-    # Join on the ids alone (Acero cannot carry list columns through a join), sorted by id, then
-    # gather each side's rows by position: a null position is a row that side lacks.
-    keys = pa.table({"id": snapshot["id"], "__new": pa.array(range(n_new), pa.int64())}).join(
-        pa.table({"id": previous["id"], "__old": pa.array(range(previous.num_rows), pa.int64())}),
-        keys="id",
-        join_type="full outer",
-        coalesce_keys=True,
+    tracked = tracked_columns(resource)
+    # The snapshot keeps its order; each of its rows gets the position of its id in the previous
+    # state (null for a new id) from a join on the ids alone (Acero cannot carry list columns
+    # through a join), and only the previous state's columns the comparison needs are gathered.
+    # Records the snapshot lacks are picked out of the previous state with one membership test.
+    old_positions = pa.array(range(previous.num_rows), pa.int64())
+    positions = (
+        pa.table({"id": snapshot["id"], "__new": pa.array(range(n_new), pa.int64())})
+        .join(
+            pa.table({"id": previous["id"], "__old": old_positions}),
+            keys="id",
+            join_type="left outer",
+        )
+        .sort_by("__new")["__old"]
+        .combine_chunks()
     )
-    keys = keys.sort_by("id").combine_chunks()
-    new_rows = snapshot.take(keys["__new"]).combine_chunks()
-    old_rows = previous.take(keys["__old"]).combine_chunks()
+    extra = ["is_deactivated"] if resource is Resource.VULNERABILITIES else []
+    needed = list(dict.fromkeys([*tracked, *extra, *_STATE_EXTRA]))
+    old = previous.select(needed).take(positions).combine_chunks()
+    new = snapshot.combine_chunks()
 
-    is_new = pc.is_valid(keys["__new"])
-    is_old = pc.is_valid(keys["__old"])
-    both = pc.and_(is_new, is_old)
-    discovered = pc.and_(is_new, pc.invert(is_old))
-    resolved_before = pc.is_valid(old_rows["resolved_at"])
+    known = pc.is_valid(positions)
+    discovered = pc.invert(known)
+    resolved_before = pc.is_valid(old["resolved_at"])
     tracks_resolution = resource is not Resource.VULNERABILITY_REMEDIATIONS
-
     changed_masks = {
-        column: pc.and_(both, _differs(new_rows[column], old_rows[column]))
-        for column in tracked_columns(resource)
+        column: pc.and_(known, _differs(new[column], old[column])) for column in tracked
     }
-    false = pa.chunked_array([pa.repeat(pa.scalar(False), keys.num_rows)])
+    false = pa.repeat(pa.scalar(False), n_new)
     any_change = false
     for mask in changed_masks.values():
         any_change = pc.or_(any_change, mask)
 
     remediated = reactivated = false
     if resource is Resource.VULNERABILITIES:
-        was = pc.fill_null(old_rows["is_deactivated"], False)
-        now = pc.fill_null(new_rows["is_deactivated"], False)
+        was = pc.fill_null(old["is_deactivated"], False)
+        now = pc.fill_null(new["is_deactivated"], False)
         became = pc.and_(now, pc.invert(was))
         stopped = pc.and_(was, pc.invert(now))
-        remediated = pc.and_(both, became)
-        reactivated = pc.and_(both, pc.and_(pc.invert(became), pc.or_(stopped, resolved_before)))
+        remediated = pc.and_(known, became)
+        reactivated = pc.and_(known, pc.and_(pc.invert(became), pc.or_(stopped, resolved_before)))
     elif tracks_resolution:
-        reactivated = pc.and_(both, resolved_before)
-    transition = pc.or_(remediated, reactivated)
-    updated = pc.and_(pc.and_(both, pc.invert(transition)), any_change)
-    resolved = false
-    if tracks_resolution and complete:
-        resolved = pc.and_(pc.and_(is_old, pc.invert(is_new)), pc.invert(resolved_before))
+        reactivated = pc.and_(known, resolved_before)
+    updated = pc.and_(pc.and_(known, pc.invert(pc.or_(remediated, reactivated))), any_change)
 
-    columns: list[pa.ChunkedArray] = []
-    for column in model_columns:
-        if column == "id":
-            columns.append(keys["id"])
-        else:
-            columns.append(pc.if_else(is_new, new_rows[column], old_rows[column]))
-    first_seen = pc.if_else(is_old, old_rows["first_seen_at"], stamp_scalar)
-    last_seen = pc.if_else(is_new, stamp_scalar, old_rows["last_seen_at"])
-    resolved_at = pc.if_else(
-        is_new,
-        pa.scalar(None, ts_type),
-        pc.if_else(resolved, stamp_scalar, old_rows["resolved_at"]),
+    reported = pc.invert(pc.is_in(previous["id"], value_set=snapshot["id"]))
+    gone = previous.filter(reported)
+    resolved_now = pa.repeat(pa.scalar(False), gone.num_rows)
+    if tracks_resolution and complete:
+        resolved_now = pc.is_null(gone["resolved_at"])
+        gone = gone.set_column(
+            schema.get_field_index("resolved_at"),
+            schema.field("resolved_at"),
+            pc.if_else(resolved_now, stamp_scalar, gone["resolved_at"]),
+        )
+    seen = pa.Table.from_arrays(
+        [
+            *new.columns,
+            pc.if_else(known, old["first_seen_at"], stamp_scalar),
+            pa.repeat(stamp_scalar, n_new),
+            pa.nulls(n_new, ts_type),
+            pa.repeat(run_date_scalar, n_new),
+        ],
+        schema=schema,
     )
-    last_run = pc.if_else(is_new, run_date_scalar, old_rows["last_seen_run_date"])
-    state = pa.Table.from_arrays(
-        [*columns, first_seen, last_seen, resolved_at, last_run], schema=schema
-    )
+    state = pa.concat_tables([seen, gone.cast(schema)])
 
     counts = ChangeCounts(
         discovered=_count(discovered),
         updated=_count(updated),
         remediated=_count(remediated),
         reactivated=_count(reactivated),
-        resolved=_count(resolved),
+        resolved=_count(resolved_now),
     )
     events = None
     if resource is Resource.VULNERABILITIES:
@@ -188,10 +193,14 @@ def apply_snapshot(
             "updated": updated,
             "remediated": remediated,
             "reactivated": reactivated,
-            "resolved": resolved,
         }
-        fields_changed = _changed_fields(changed_masks)
-        events = _events(state, kinds, fields_changed, stamp, run_date, run_id)
+        with_fields = pc.or_(pc.or_(updated, remediated), reactivated)
+        fields = _changed_fields(
+            {name: mask.filter(with_fields) for name, mask in changed_masks.items()}
+        )
+        changed = _events(seen, kinds, (with_fields, fields), stamp, run_date, run_id)
+        resolved = _events(gone, {"resolved": resolved_now}, None, stamp, run_date, run_id)
+        events = pa.concat_tables([changed, resolved])
     return StateChange(state, events, counts)
 
 
@@ -236,44 +245,49 @@ def _changed_fields(masks: dict[str, pa.ChunkedArray]) -> pa.Array:
 
 def _events(
     state: pa.Table,
-    kinds: dict[str, pa.ChunkedArray],
-    changed: pa.ChunkedArray | None,
+    kinds: dict[str, pa.Array],
+    changed: tuple[pa.Array, pa.Array] | None,
     stamp: datetime,
     run_date: date,
     run_id: str,
 ) -> pa.Table:
     """The event rows of the state rows that changed: one per row with a set mask in ``kinds``
-    (change type -> mask aligned with ``state``). ``changed`` names the changed fields."""
+    (change type -> mask aligned with ``state``). ``changed`` is (mask, changed fields of the
+    rows the mask selects), for the events that name their changed fields."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     schema = history_schema()
-    rows = state.num_rows
     list_type = pa.list_(pa.string())
-    change_type = pa.nulls(rows, pa.string())
-    keep = pa.repeat(pa.scalar(False), rows)
-    kinds = {name: _array(mask) for name, mask in kinds.items()}
+    keep = None
+    change_type = pa.nulls(state.num_rows, pa.string())
     for name, mask in kinds.items():
+        mask = _array(mask)
         change_type = pc.if_else(mask, pa.scalar(name), change_type)
-        keep = pc.or_(keep, mask)
-    if changed is None:
-        changed = pa.nulls(rows, list_type)
-    else:
-        no_fields = pc.or_(kinds["discovered"], kinds["resolved"])
-        changed = pc.if_else(no_fields, pa.scalar(None, list_type), _array(changed))
-    table = pa.Table.from_arrays(
+        keep = mask if keep is None else pc.or_(keep, mask)
+    assert keep is not None
+    fields = pa.nulls(state.num_rows, list_type)
+    if changed is not None:
+        # Scatter the named fields back to their rows: positions of the masked rows, in order.
+        mask, values = changed
+        where = pc.indices_nonzero(_array(mask))
+        order = pa.nulls(state.num_rows, pa.int64())
+        order = pc.replace_with_mask(order, _array(mask), pa.array(range(len(where)), pa.int64()))
+        fields = values.take(order)
+    rows = int(pc.sum(pc.cast(keep, pa.int64())).as_py() or 0)
+    picked = state.filter(keep)
+    return pa.Table.from_arrays(
         [
-            state["id"],
-            change_type,
-            changed,
+            picked["id"],
+            change_type.filter(keep),
+            fields.filter(keep),
             pa.repeat(pa.scalar(stamp, schema.field("snapshot_date").type), rows),
-            state["name"],
-            state["severity"],
-            state["is_deactivated"],
-            state["deactivated_on_date"],
+            picked["name"],
+            picked["severity"],
+            picked["is_deactivated"],
+            picked["deactivated_on_date"],
             pa.repeat(pa.scalar(run_id), rows),
             pa.repeat(pa.scalar(run_date, pa.date32()), rows),
         ],
         schema=schema,
     )
-    return table.filter(keep)
