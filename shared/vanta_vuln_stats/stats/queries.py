@@ -40,7 +40,6 @@ __all__ = [
     "TIME_TO_REMEDIATE",
     "TOP_ASSETS",
     "TOP_CVES",
-    "TOP_CVE_IDS",
     "TOP_PACKAGES",
     "TRENDS",
     "NamedQuery",
@@ -207,51 +206,6 @@ FROM (
     GROUP BY v.name
 ) per_cve
 ORDER BY findings DESC, cve
-LIMIT ?
-""",
-)
-
-# CVE ids, apart from configuration findings (whose names are sentences): a finding's ids are
-# the first word of its name when that is a CVE id and every related_vulns entry that is one, a
-# finding counting once per id. "Is a CVE id": CVE-, four digits, -, four or more digits, and
-# nothing else, in any case (shown upper-case); GLOB and LTRIM say so without regular
-# expressions, which SQLite does not have. The named query top_cves (query/templates) counts
-# the same ids with Trino's regexp_like. Parameters: the filter's, then the row limit.
-_CVE_PATTERN = "'CVE-[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9]*'"
-
-
-def _is_cve_id(text: str) -> str:
-    return f"({text} GLOB {_CVE_PATTERN} AND LTRIM(substr({text}, 10), '0123456789') = '')"
-
-
-_FIRST_WORD = (
-    "UPPER(CASE WHEN instr(TRIM(v.name), ' ') > 0 "
-    "THEN substr(TRIM(v.name), 1, instr(TRIM(v.name), ' ') - 1) ELSE TRIM(v.name) END)"
-)
-TOP_CVE_IDS = NamedQuery(
-    "top_cve_ids",
-    f"""
-WITH findings AS (
-    SELECT v.id, {_FIRST_WORD} AS first_word, v.related_vulns
-    FROM vulnerabilities v
-    WHERE (v.vulnerability_type IS NULL OR v.vulnerability_type <> 'CONFIGURATION')
-      AND ({{where}})
-), finding_cves AS (
-    SELECT findings.id, findings.first_word AS cve_id
-    FROM findings
-    WHERE {_is_cve_id("findings.first_word")}
-    UNION
-    SELECT findings.id, UPPER(TRIM(json_each.value)) AS cve_id
-    FROM findings, json_each(findings.related_vulns)
-    WHERE {_is_cve_id("UPPER(TRIM(json_each.value))")}
-)
-SELECT cve_id, findings, COUNT(*) OVER () AS distinct_count
-FROM (
-    SELECT cve_id, COUNT(*) AS findings
-    FROM finding_cves
-    GROUP BY cve_id
-) per_cve
-ORDER BY findings DESC, cve_id
 LIMIT ?
 """,
 )
@@ -460,7 +414,6 @@ QUERIES: dict[str, NamedQuery] = {
         FINDINGS_SUMMARY,
         TOP_ASSETS,
         TOP_CVES,
-        TOP_CVE_IDS,
         TOP_PACKAGES,
         REMEDIATION_SLA,
         TIME_TO_REMEDIATE,

@@ -41,8 +41,7 @@ SLA_MONTHS_SHOWN = 12
 def render_report(stats: Mapping[str, Any], *, console: Console) -> None:
     """Print the statistics as a readable report: totals, severities with average CVSS,
     integrations, SLA compliance, overdue findings, time to remediate, age of open findings,
-    the top lists (packages, assets, CVE ids, finding names) and the trend over the last
-    synced days."""
+    the top lists and the trend over the last synced days."""
     console.print(Text("Vanta vulnerability statistics", style="bold"))
     details = []
     if stats.get("data_as_of"):
@@ -65,7 +64,6 @@ def render_report(stats: Mapping[str, Any], *, console: Console) -> None:
         _age_buckets,
         _top_packages,
         _top_assets,
-        _top_cve_ids,
         _top_cves,
         _trends,
     ):
@@ -109,9 +107,7 @@ def _totals(stats: Mapping[str, Any]) -> Table | None:
         ("Open (reported, not deactivated)", _get(stats, "open_findings", "total")),
         ("Fixable", stats.get("fixable")),
         ("Not fixable", stats.get("not_fixable")),
-        # unique_cves_count keeps the earlier tool's meaning: distinct finding names.
-        ("Unique finding names", stats.get("unique_cves_count")),
-        ("Unique CVE ids", stats.get("unique_cve_ids_count")),
+        ("Unique CVEs", stats.get("unique_cves_count")),
         ("Unique affected assets", stats.get("unique_assets_count")),
     ]
     for label, value in rows:
@@ -238,19 +234,8 @@ def _top_packages(stats: Mapping[str, Any]) -> Table | None:
     return _top_table(stats.get("top_packages"), "Top packages", "Package", "package")
 
 
-def _top_cve_ids(stats: Mapping[str, Any]) -> Table | None:
-    return _top_table(
-        stats.get("top_cve_ids"),
-        "Top CVE ids (from names and related vulnerabilities; configuration findings apart)",
-        "CVE id",
-        "cve_id",
-    )
-
-
 def _top_cves(stats: Mapping[str, Any]) -> Table | None:
-    # The earlier tool's "top CVEs" counted finding names, which for configuration findings
-    # are sentences: shown under what they are (the JSON key keeps its name and meaning).
-    return _top_table(stats.get("top_cves"), "Top finding names", "Name", "cve")
+    return _top_table(stats.get("top_cves"), "Top CVEs", "CVE", "cve")
 
 
 def _top_assets(stats: Mapping[str, Any]) -> Table | None:
