@@ -444,7 +444,6 @@ from vanta_vuln_stats.storage.lake.store import write_parquet_bytes
 location = LakeLocation.parse(sys.argv[2])
 chunk_rows, limit = int(sys.argv[3]), int(sys.argv[4])
 day = date(2026, 11, 1)
-schema = layout.snapshot_schema("vulnerabilities")
 wall = cpu = 0.0
 written = rejected = size = chunks = 0
 with open(sys.argv[1], "rb") as lines:
@@ -456,8 +455,7 @@ with open(sys.argv[1], "rb") as lines:
         table, rejections = normalize_records("vulnerabilities", slices)
         if table.num_rows == 0 and not rejections:
             break
-        run_date = pa.repeat(pa.scalar(day, pa.date32()), table.num_rows)
-        part = pa.Table.from_arrays([*table.columns, run_date], schema=schema)
+        part = layout.snapshot_part("vulnerabilities", day, table)
         data = write_parquet_bytes(part)
         location.write_bytes(layout.part_key("vulnerabilities", day, chunks), data)
         wall += time.perf_counter() - w0

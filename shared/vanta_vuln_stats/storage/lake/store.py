@@ -322,12 +322,8 @@ class LakeStorage(StorageBackend):
         self._submit_part(state, resource, rows_to_table(resource, rows))
 
     def _submit_part(self, state: _Run, resource: Resource, table: pa.Table) -> None:
-        import pyarrow as pa
 
-        schema = layout.snapshot_schema(resource)
-        columns = [table[name] for name in schema.names if name != "run_date"]
-        columns.append(pa.repeat(pa.scalar(state.sync.run_date, pa.date32()), table.num_rows))
-        part = pa.Table.from_arrays(columns, schema=schema)
+        part = layout.snapshot_part(resource, state.sync.run_date, table)
         chunk = state.chunks.get(resource.value, 0)
         state.chunks[resource.value] = chunk + 1
         key = layout.part_key(resource.value, state.sync.run_date, chunk)
