@@ -22,39 +22,13 @@ from typing import Any
 import pytest
 
 from vanta_vuln_stats import cli
-from vanta_vuln_stats.devstack.simulator.tenant import Tenant
 from vanta_vuln_stats.model import Resource, normalize_batch
 from vanta_vuln_stats.stats import compute_statistics
 from vanta_vuln_stats.storage import SQLiteStorage, StorageBackend, VulnerabilityFilter
 from vanta_vuln_stats.storage.lake import LakeStorage
 from vanta_vuln_stats.storage.lake.engine import lake_connection
 
-V = Resource.VULNERABILITIES
-TENANT = Tenant(600, seed=7)
-# Two days after the tenant's base date on which findings are discovered, resolved, deactivated
-# and reactivated.
-DAY1 = date(2026, 11, 5)
-DAY2 = DAY1 + timedelta(days=1)
-DAY3 = DAY2 + timedelta(days=1)
-NOW = datetime(2026, 11, 7, 9, 30, tzinfo=UTC)
-BATCH = 250
-
-
-class FrozenClock:
-    """``datetime`` for the statistics' module: ``now()`` is the time a test sets."""
-
-    current = datetime(2026, 1, 1, tzinfo=UTC)
-
-    @classmethod
-    def datetime_class(cls) -> type[datetime]:
-        owner = cls
-
-        class Frozen(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
-                return owner.current if tz is None else owner.current.astimezone(tz)
-
-        return Frozen
+from .lake_tenant import BATCH, DAY1, DAY2, DAY3, NOW, TENANT, FrozenClock, V
 
 
 def records(day: date) -> dict[Resource, list[dict[str, Any]]]:
