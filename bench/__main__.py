@@ -456,6 +456,7 @@ with open(sys.argv[1], "rb") as lines:
         if table.num_rows == 0 and not rejections:
             break
         part = layout.snapshot_part("vulnerabilities", day, table)
+        del table  # the part is the ordered copy; the unordered one can go before encoding
         data = write_parquet_bytes(part)
         location.write_bytes(layout.part_key("vulnerabilities", day, chunks), data)
         wall += time.perf_counter() - w0
@@ -464,7 +465,7 @@ with open(sys.argv[1], "rb") as lines:
         rejected += len(rejections)
         size += len(data)
         chunks += 1
-        del table, part, data
+        del part, data
 out = {"wall": wall, "cpu": cpu, "written": written, "rejected": rejected, "bytes": size,
        "chunks": chunks}
 """
