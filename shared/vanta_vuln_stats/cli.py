@@ -318,46 +318,30 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         args = parser.parse_args(argv)
         configure_logging(getattr(args, "verbose", False))
         return command.run(args)
-    if name == "catalog":
-        from vanta_vuln_stats.catalog import command as catalog_command
+    # Each of these modules gives DESCRIPTION, EPILOG, add_arguments(parser) and run(args).
+    home = COMMAND_MODULES.get(name)
+    if home is None:
+        raise AssertionError(name)
+    from importlib import import_module
 
-        parser = _Parser(
-            prog="vanta-vuln-stats catalog",
-            description=catalog_command.DESCRIPTION,
-            epilog=catalog_command.EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        catalog_command.add_arguments(parser)
-        args = parser.parse_args(argv)
-        configure_logging(getattr(args, "verbose", False))
-        return catalog_command.run(args)
-    if name == "migrate":
-        from vanta_vuln_stats.storage.lake.migration import command as migration_command
+    command = import_module(home)
+    parser = _Parser(
+        prog=f"vanta-vuln-stats {name}",
+        description=command.DESCRIPTION,
+        epilog=command.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "verbose", False))
+    return command.run(args)
 
-        parser = _Parser(
-            prog="vanta-vuln-stats migrate",
-            description=migration_command.DESCRIPTION,
-            epilog=migration_command.EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        migration_command.add_arguments(parser)
-        args = parser.parse_args(argv)
-        configure_logging(args.verbose)
-        return migration_command.run(args)
-    if name == "query":
-        from vanta_vuln_stats.query import command as query_command
 
-        parser = _Parser(
-            prog="vanta-vuln-stats query",
-            description=query_command.DESCRIPTION,
-            epilog=query_command.EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        query_command.add_arguments(parser)
-        args = parser.parse_args(argv)
-        configure_logging(getattr(args, "verbose", False))
-        return query_command.run(args)
-    raise AssertionError(name)
+COMMAND_MODULES = {
+    "catalog": "vanta_vuln_stats.catalog.command",
+    "migrate": "vanta_vuln_stats.storage.lake.migration.command",
+    "query": "vanta_vuln_stats.query.command",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover
