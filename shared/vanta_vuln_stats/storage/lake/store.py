@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from vanta_vuln_stats.errors import StoreError
 from vanta_vuln_stats.model.fields import RAW_COLUMN, Resource
@@ -65,8 +65,13 @@ __all__ = [
     "PARQUET_OPTIONS",
     "LakeStorage",
     "Manifest",
+    "ObjectLocation",
     "backup_lines",
+    "open_day",
     "parquet_writer",
+    "read_manifest",
+    "read_manifests",
+    "rejects_table",
     "write_parquet_bytes",
 ]
 
@@ -199,6 +204,100 @@ class _Run:
     clock: float = field(default_factory=time.perf_counter)
 
 
+class ObjectLocation(Protocol):
+    """What the commit protocol needs of where the lake lives: ``LakeLocation`` (pyarrow's
+    filesystems) and the pipeline's ``ObjectStore`` (boto3, for the functions without pyarrow)."""
+
+    uri: str
+
+    def read_bytes(self, key: str) -> bytes: ...
+    def write_bytes(self, key: str, data: bytes) -> int: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]: ...
+
+
+def read_manifests(location: ObjectLocation) -> dict[date, Manifest]:
+    """Every committed day of the lake at ``location``, oldest first."""
+    found: dict[date, Manifest] = {}
+    for key, _ in location.list(layout.COMMITS_PREFIX):
+        name = key.rsplit("/", 1)[-1]
+        if not name.endswith(".json"):
+            continue
+        try:
+            day = date.fromisoformat(name.removesuffix(".json"))
+        except ValueError:
+            continue
+        found[day] = Manifest.from_json(location.read_bytes(key))
+    return dict(sorted(found.items()))
+
+
+def read_manifest(location: ObjectLocation, run_date: date) -> Manifest | None:
+    key = layout.commit_key(run_date)
+    if not location.exists(key):
+        return None
+    return Manifest.from_json(location.read_bytes(key))
+
+
+def open_day(location: ObjectLocation, run_date: date) -> Manifest | None:
+    """Make ``run_date`` ready to be written: refuse a day a migration's history covers, and
+    withdraw an earlier commit of the day (returned) before any of its parts is overwritten, so
+    readers see the day as absent until the new run commits."""
+    manifests = read_manifests(location)
+    # A migrated day holds the history of every day before it, with no state of those days to
+    # compare a new run against: a sync on or before it would rewrite that history as if every
+    # finding were new. Syncs continue on the days after it.
+    for day, manifest in manifests.items():
+        if day >= run_date and location.exists(layout.migration_key(manifest.run_id)):
+            raise StoreError(
+                f"The lake {location.uri} holds a migration committed for {day} (run "
+                f"{manifest.run_id}); a sync for {run_date} would rewrite its history. Sync "
+                f"a later day (--run-date after {day})."
+            )
+    previous = manifests.get(run_date)
+    if previous is not None:
+        location.delete(layout.commit_key(run_date))
+        log.info("re-running %s: commit %s withdrawn", run_date, previous.run_id)
+    return previous
+
+
+def rejects_table(
+    resource: Resource, rejections: Sequence[RejectedRecord], run_id: str, run_date: date
+) -> pa.Table:
+    """The rejects rows of ``rejections`` (one resource): id, reasons and the raw record."""
+    import pyarrow as pa
+
+    from vanta_vuln_stats.model.records import _dumps
+
+    schema = layout.rejects_schema()
+    now = _ms(datetime.now(UTC))
+    raws = []
+    for item in rejections:
+        try:
+            raws.append(_dumps(item.raw))
+        except (TypeError, ValueError):
+            raws.append(json.dumps(repr(item.raw)))
+    n = len(rejections)
+    return pa.Table.from_arrays(
+        [
+            pa.array([resource.value] * n),
+            pa.array([item.record_id for item in rejections], pa.string()),
+            pa.array([list(item.reasons) for item in rejections], pa.list_(pa.string())),
+            pa.array(raws, pa.string()),
+            pa.array([run_id] * n),
+            pa.array([run_date] * n, pa.date32()),
+            pa.array([now] * n, schema.field("rejected_at").type),
+        ],
+        schema=schema,
+    )
+
+
+def _done(entry: dict[str, Any]) -> Future[dict[str, Any]]:
+    future: Future[dict[str, Any]] = Future()
+    future.set_result(entry)
+    return future
+
+
 class LakeStorage(StorageBackend):
     """The lake at ``location`` (a directory or ``s3://bucket/prefix``)."""
 
@@ -227,23 +326,10 @@ class LakeStorage(StorageBackend):
 
     def manifests(self) -> dict[date, Manifest]:
         """Every committed day, oldest first."""
-        found: dict[date, Manifest] = {}
-        for key, _ in self.location.list(layout.COMMITS_PREFIX):
-            name = key.rsplit("/", 1)[-1]
-            if not name.endswith(".json"):
-                continue
-            try:
-                day = date.fromisoformat(name.removesuffix(".json"))
-            except ValueError:
-                continue
-            found[day] = Manifest.from_json(self.location.read_bytes(key))
-        return dict(sorted(found.items()))
+        return read_manifests(self.location)
 
     def manifest(self, run_date: date) -> Manifest | None:
-        key = layout.commit_key(run_date)
-        if not self.location.exists(key):
-            return None
-        return Manifest.from_json(self.location.read_bytes(key))
+        return read_manifest(self.location, run_date)
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -256,12 +342,7 @@ class LakeStorage(StorageBackend):
         self.location.check_writable()
         started, day = run_times(started_at, run_date)
         sync = SyncRun(id=int(started.timestamp() * 1000), started_at=started, run_date=day)
-        self._refuse_days_of_a_migration(sync.run_date)
-        previous = self.manifest(sync.run_date)
-        if previous is not None:
-            # Withdrawn before any part is overwritten: readers now see the day as absent.
-            self.location.delete(layout.commit_key(sync.run_date))
-            log.info("re-running %s: commit %s withdrawn", sync.run_date, previous.run_id)
+        previous = open_day(self.location, sync.run_date)
         run = _Run(sync=sync, run_id=layout.run_id_of(started), previous=previous)
         run.backup_key = layout.backup_key(sync.run_date, started)
         run.backup = self.location.open_output(run.backup_key)
@@ -270,17 +351,33 @@ class LakeStorage(StorageBackend):
         self._run = run
         return sync
 
-    def _refuse_days_of_a_migration(self, run_date: date) -> None:
-        """A migrated day holds the history of every day before it, with no state of those days
-        to compare a new run against: a sync on or before it would rewrite that history as if
-        every finding were new. Syncs continue on the days after it."""
-        for day, manifest in self.manifests().items():
-            if day >= run_date and self.location.exists(layout.migration_key(manifest.run_id)):
-                raise StoreError(
-                    f"The lake {self.location.uri} holds a migration committed for {day} (run "
-                    f"{manifest.run_id}); a sync for {run_date} would rewrite its history. Sync "
-                    f"a later day (--run-date after {day})."
-                )
+    def resume_sync(
+        self,
+        sync: SyncRun,
+        *,
+        previous: Manifest | None,
+        files: Mapping[str, Sequence[Mapping[str, Any]]],
+        stored: Mapping[Resource, int],
+        rejected: Mapping[Resource, int],
+        backup_key: str | None,
+    ) -> None:
+        """Adopt a run whose parts were written elsewhere (the pipeline's WriteParquet
+        invocations, each a batch): ``files`` are their objects by table (``key``, ``rows``,
+        ``bytes``), ``stored``/``rejected`` their counts, ``previous`` the commit of the day that
+        ``open_day`` withdrew. ``finish_sync`` then verifies, reconciles and commits it exactly as
+        a run written here; ``abort_sync`` records it as failed."""
+        if self._run is not None:
+            raise StoreError(f"A sync is already open on the lake {self.location.uri}.")
+        run = _Run(sync=sync, run_id=layout.run_id_of(sync.started_at), previous=previous)
+        run.uploads = [
+            (table, _done(dict(entry))) for table, entries in files.items() for entry in entries
+        ]
+        for table, entries in files.items():
+            run.chunks[table] = len(entries)
+        run.stored = {Resource(r): n for r, n in stored.items()}
+        run.rejected = {Resource(r): n for r, n in rejected.items() if n}
+        run.backup_key = backup_key
+        self._run = run
 
     def _require(self, sync: SyncRun) -> _Run:
         run = self._run
@@ -378,44 +475,24 @@ class LakeStorage(StorageBackend):
             raise StoreError(f"Writing the lake {self.location.uri} failed: {errors[0]}")
 
     def _write_rejections(self, state: _Run) -> None:
-        import pyarrow as pa
-
         if not state.rejections:
             return
-        from vanta_vuln_stats.model.records import _dumps
-
-        schema = layout.rejects_schema()
-        now = _ms(datetime.now(UTC))
         by_resource: dict[Resource, list[RejectedRecord]] = {}
         for rejection in state.rejections:
             by_resource.setdefault(Resource(rejection.resource), []).append(rejection)
         state.rejections = []
         for resource, items in by_resource.items():
-            raws = []
-            for item in items:
-                try:
-                    raws.append(_dumps(item.raw))
-                except (TypeError, ValueError):
-                    raws.append(json.dumps(repr(item.raw)))
-            table = pa.Table.from_arrays(
-                [
-                    pa.array([resource.value] * len(items)),
-                    pa.array([item.record_id for item in items], pa.string()),
-                    pa.array([list(item.reasons) for item in items], pa.list_(pa.string())),
-                    pa.array(raws, pa.string()),
-                    pa.array([state.run_id] * len(items)),
-                    pa.array([state.sync.run_date] * len(items), pa.date32()),
-                    pa.array([now] * len(items), schema.field("rejected_at").type),
-                ],
-                schema=schema,
-            )
             chunk = state.chunks.get(f"rejects-{resource.value}", 0)
             state.chunks[f"rejects-{resource.value}"] = chunk + 1
             key = layout.rejects_key(resource, state.sync.run_date, chunk)
+            table = rejects_table(resource, items, state.run_id, state.sync.run_date)
             self._upload(state, layout.REJECTS_TABLE, key, table)
 
     def _close_backup(self, state: _Run) -> dict[str, Any] | None:
         if state.backup_stream is None:
+            # A run the pipeline fetched wrote its backup itself (or has none yet).
+            if state.backup_key and self.location.exists(state.backup_key):
+                return {"key": state.backup_key, "bytes": self.location.size(state.backup_key)}
             return None
         state.backup_stream.close()
         state.backup.close()
