@@ -138,6 +138,14 @@ SPECS: tuple[SettingSpec, ...] = (
         "AWS Secrets Manager secret (name or ARN) holding client_id and client_secret",
     ),
     SettingSpec(
+        "token_store",
+        None,
+        _as_optional_str,
+        "VANTA_TOKEN_STORE",
+        "AWS Secrets Manager secret (name or ARN) that holds the Vanta access token shared with a "
+        "deployed stack, so a sync here and the scheduled one do not revoke each other's token",
+    ),
+    SettingSpec(
         "aws_region",
         None,
         _as_optional_str,

@@ -147,6 +147,14 @@ class OAuthTokenSource:
             self._cached = (token, refresh_at)
             return token
 
+    def token_with_lifetime(self) -> tuple[str, float]:
+        """A token (as ``get_token``) and the seconds it is still good for, for a store that
+        shares it with other processes."""
+        token = self.get_token()
+        cached = self._cached
+        left = cached[1] - self._clock() if cached is not None and cached[0] == token else 0.0
+        return token, max(left, 0.0)
+
     def invalidate(self, token: str) -> None:
         with self._lock:
             if self._cached is not None and self._cached[0] == token:
