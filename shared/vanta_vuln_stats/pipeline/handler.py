@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,11 +99,16 @@ def lambda_step(
     ) -> Callable[..., dict[str, Any]]:
         @functools.wraps(function)
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            started = time.perf_counter()
             logger.append_keys(step=step)
             logger.set_correlation_id(_execution(event))
+            metrics.add_dimension(name="step", value=step)
+            metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
             validate(step, "input", event)
             result = function(event, context)
             validate(step, "output", result)
+            seconds = time.perf_counter() - started
+            metrics.add_metric(name="StepDuration", unit=MetricUnit.Seconds, value=seconds)
             return result
 
         traced = tracer.capture_lambda_handler(run, capture_response=False)

@@ -1,0 +1,192 @@
+"""The workflow's steps run in this process over a simulator (real HTTP, faults on) into a local
+lake: the same functions the Lambdas call. What the workflow on emulated AWS adds (Step Functions,
+Lambda, S3, Glue, SNS) is tested in tests/e2e."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from vanta_vuln_stats.config.credentials import Credentials
+from vanta_vuln_stats.devstack.simulator import (
+    BASE_DATE,
+    FaultConfig,
+    SimulatorConfig,
+    VantaSimulator,
+)
+from vanta_vuln_stats.model.fields import Resource
+from vanta_vuln_stats.pipeline import steps
+from vanta_vuln_stats.pipeline.local import run_workflow
+from vanta_vuln_stats.pipeline.sync import run_sync
+from vanta_vuln_stats.storage import SQLiteStorage
+from vanta_vuln_stats.storage.lake import LakeStorage, layout
+from vanta_vuln_stats.vanta import VantaClient
+
+RECORDS = 1500
+MALFORMED = 0.01
+VALID_KINDS = {None, "extra_field"}
+
+
+def _config(**faults: object) -> SimulatorConfig:
+    return SimulatorConfig(
+        records=RECORDS,
+        seed=11,
+        client_id="vci_p",
+        client_secret="test-secret-pipeline",
+        rate_limit=0,
+        token_rate_limit=0,
+        as_of=BASE_DATE,
+        faults=FaultConfig(malformed_rate=MALFORMED, seed=5, **faults),  # type: ignore[arg-type]
+    )
+
+
+def _client(sim: VantaSimulator) -> VantaClient:
+    return VantaClient(
+        Credentials("vci_p", "test-secret-pipeline"), base_url=sim.url, requests_per_minute=None
+    )
+
+
+def _served(sim: VantaSimulator, client: VantaClient) -> dict[Resource, list]:
+    return {
+        resource: list(
+            sim.tenant.iter_served(
+                resource, params=client.default_params(resource) or None, malformed_rate=MALFORMED
+            )
+        )
+        for resource in Resource
+    }
+
+
+def _ids(lake: Path, resource: Resource, day) -> list[str]:
+    prefix = lake / layout.partition_prefix(resource.value, day)
+    return sorted(
+        id_
+        for part in sorted(prefix.glob("*.parquet"))
+        for id_ in pq.read_table(part, columns=["id"])["id"].to_pylist()
+    )
+
+
+def test_a_run_with_a_small_page_budget_stores_exactly_what_was_served(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    calls: list[str] = []
+    with VantaSimulator(_config(error_rate=0.03, drop_rate=0.02)) as sim, _client(sim) as client:
+        state = run_workflow(
+            client,
+            str(lake),
+            run_date=BASE_DATE,
+            page_budget=4,
+            batch_records=1000,
+            on_step=lambda step, payload: calls.append(step),
+        )
+        served = _served(sim, client)
+
+    # Many fetch invocations, each handing back only a cursor and counts.
+    assert calls.count("fetch_pages") == state["fetch"]["invocations"] >= 10
+    assert len(json.dumps(state["fetch"])) < 2000
+    for resource in Resource:
+        good = sorted(r["id"] for r, kind in served[resource] if kind in VALID_KINDS)
+        bad = [r for r, kind in served[resource] if kind not in VALID_KINDS]
+        assert _ids(lake, resource, BASE_DATE) == good
+        counts = state["result"]["counts"][resource.value]
+        assert counts["fetched"] == len(served[resource])
+        assert counts["written"] == len(good)
+        assert counts["rejected"] == len(bad) > 0
+    # Rejects are kept with their reasons.
+    rejects = pq.read_table(lake / layout.partition_prefix(layout.REJECTS_TABLE, BASE_DATE))
+    assert rejects.num_rows == sum(c["rejected"] for c in state["result"]["counts"].values())
+    assert all(rejects["reasons"].to_pylist())
+    # The raw backup holds every served record, the malformed ones included.
+    manifest = LakeStorage(str(lake)).manifest(BASE_DATE)
+    lines = gzip.decompress((lake / manifest.backup).read_bytes()).splitlines()
+    assert len(lines) == sum(len(v) for v in served.values())
+
+
+def test_the_same_run_date_again_gives_the_same_lake(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        first = run_workflow(client, str(lake), run_date=BASE_DATE, page_budget=6)
+        files_before = {
+            p.relative_to(lake).as_posix(): pq.read_table(p).sort_by("id").to_pylist()
+            for p in lake.glob("vulnerabilities/year=*/**/*.parquet")
+        }
+        second = run_workflow(client, str(lake), run_date=BASE_DATE, page_budget=50)
+    files_after = {
+        p.relative_to(lake).as_posix(): pq.read_table(p).sort_by("id").to_pylist()
+        for p in lake.glob("vulnerabilities/year=*/**/*.parquet")
+    }
+    # Other chunking (a larger page budget), the same rows; the first run is superseded.
+    rows_before = sorted(r["id"] for rows in files_before.values() for r in rows)
+    rows_after = sorted(r["id"] for rows in files_after.values() for r in rows)
+    assert rows_after == rows_before
+    assert first["result"]["counts"] == second["result"]["counts"]
+    history = LakeStorage(str(lake)).sync_history()
+    assert [run.status for run in history] == ["superseded", "complete"]
+
+
+def test_two_days_give_the_change_history_the_sqlite_store_records(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    database = tmp_path / "same.db"
+    day2 = BASE_DATE + timedelta(days=1)
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        run_workflow(client, str(lake), run_date=BASE_DATE, page_budget=5)
+        with SQLiteStorage(database) as store:
+            run_sync(client, store, run_date=BASE_DATE)
+        sim.set_as_of(day2)
+        second = run_workflow(client, str(lake), run_date=day2, page_budget=5)
+        with SQLiteStorage(database) as store:
+            run_sync(client, store, run_date=day2)
+            expected = store.change_history()
+    events = LakeStorage(str(lake)).change_history()
+
+    def shape(items):
+        return sorted((e.snapshot_date.date(), e.vuln_id, e.change_type) for e in items)
+
+    assert shape(events) == shape(expected)
+    counts = second["result"]["counts"]["vulnerabilities"]
+    assert counts["discovered"] + counts["remediated"] + counts["resolved"] > 0
+    summary = json.loads((lake / second["result"]["summary"]).read_bytes())
+    assert summary["counts"] == second["result"]["counts"]
+    assert summary["new_criticals_total"] >= len(summary["new_criticals"])
+
+
+def test_a_missing_batch_result_commits_nothing(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        state = steps.prepare(
+            {"run_date": BASE_DATE.isoformat()},
+            execution="t",
+            started_at="2026-11-01T06:00:00Z",
+            lake=str(lake),
+        )
+        run = steps.Run.from_payload(state["run"])
+        fetch = state["fetch"]
+        while not fetch["done"]:
+            fetch = steps.fetch_pages(run, fetch, client, steps.FetchBudget(pages=100))
+    plan = steps.plan_chunks(run, fetch, batch_records=1000)
+    batches = json.loads((lake / plan["key"]).read_bytes())
+    for batch in batches[1:]:  # the first batch is never written
+        steps.write_batch(run, batch)
+    with pytest.raises(steps.ReconcileFailed, match=r"1 of \d+ batches were not written"):
+        steps.finalize(run, fetch, plan)
+    assert not (lake / layout.commit_key(BASE_DATE)).exists()
+    assert LakeStorage(str(lake)).manifests() == {}
+
+
+def test_a_repeated_fetch_rewrites_the_same_chunk(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        state = steps.prepare({}, execution="t", started_at="2026-11-01T06:00:00Z", lake=str(lake))
+        run = steps.Run.from_payload(state["run"])
+        budget = steps.FetchBudget(pages=3)
+        first = steps.fetch_pages(run, state["fetch"], client, budget)
+        key = lake / steps.chunk_key(run.run_id, Resource.VULNERABILITIES, 0)
+        data = key.read_bytes()
+        again = steps.fetch_pages(run, state["fetch"], client, budget)  # a retried invocation
+    assert again["cursor"] == first["cursor"] and again["chunk"] == first["chunk"] == 1
+    assert gzip.decompress(key.read_bytes()) == gzip.decompress(data)
+    assert sorted(p.name for p in key.parent.iterdir()) == ["chunk-00000.json.gz"]
