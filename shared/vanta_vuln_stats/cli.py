@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME_OR_ARN",
         help="AWS Secrets Manager secret holding client_id and client_secret",
     )
+    source.add_argument(
+        "--token-store",
+        metavar="NAME_OR_ARN",
+        help="AWS Secrets Manager secret that holds the Vanta access token of a deployed stack "
+        "(its VantaTokenSecretArn output): a sync here then shares the scheduled sync's token "
+        "instead of revoking it (env VANTA_TOKEN_STORE; see docs/TROUBLESHOOTING.md)",
+    )
     source.add_argument("--aws-region", metavar="REGION", help="AWS region of --secret-id")
     source.add_argument(
         "--api-url",

@@ -23,6 +23,7 @@ SETTING_FLAGS = {
     "lake": "--lake",
     "credentials_file": "--credentials",
     "secret_id": "--secret-id",
+    "token_store": "--token-store",
     "aws_region": "--aws-region",
     "page_size": "--page-size",
     "requests_per_minute": "--requests-per-minute",

@@ -139,7 +139,7 @@ def _sync(
     *,
     run_date: date | None = None,
 ) -> None:
-    from vanta_vuln_stats.vanta import RetryPolicy, VantaClient
+    from vanta_vuln_stats.vanta.factory import client_from_settings
 
     if args.verbose:
         # One line whatever its length (paths), so logs and tests can find it whole.
@@ -151,14 +151,7 @@ def _sync(
     def expected(resource: Resource) -> int | None:
         return previous.counts(resource).fetched if previous else None
 
-    client = VantaClient(
-        credentials,
-        base_url=settings.api_url,
-        page_size=settings.page_size,
-        requests_per_minute=settings.requests_per_minute or None,
-        timeout=settings.timeout,
-        retry=RetryPolicy(max_attempts=settings.max_retries),
-    )
+    client = client_from_settings(settings, credentials)
     show_progress = not args.no_progress and err.is_terminal
     try:
         with client, _progress(err, enabled=show_progress, verbose=args.verbose) as progress:

@@ -233,3 +233,28 @@ def test_a_missing_value_is_named_with_every_place_looked_at(
     assert result.err.splitlines()[-1] == expected
     assert SENTINEL_SECRET not in result.everything
     assert not database.exists()
+
+
+def test_a_sync_with_the_stacks_token_store_shares_its_token(
+    sim, run_cli, secrets_manager, tmp_path, monkeypatch
+):
+    # Given a deployed stack's token store holding the token its scheduled fetch minted
+    store = secrets_manager.create_secret(Name=f"token/{tmp_path.name}", SecretString="{}")["ARN"]
+    monkeypatch.setenv("VANTA_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("VANTA_CLIENT_SECRET", SENTINEL_SECRET)
+    common = ["--api-url", sim.url, "--requests-per-minute", "0", "--no-progress"]
+    common += ["--token-store", store, "--aws-region", REGION, "--format", "json"]
+    first = run_cli("--sync", "--database", str(tmp_path / "a.db"), *common)
+    assert first.code == 0, first.err
+    mints = [r for r in sim.request_log if r.path.endswith("/oauth/token")]
+
+    # When a user syncs by hand with the same store
+    second = run_cli("--sync", "--database", str(tmp_path / "b.db"), *common)
+
+    # Then the second sync used the stored token: no new mint, nothing revoked
+    assert second.code == 0, second.err
+    assert [r for r in sim.request_log if r.path.endswith("/oauth/token")] == mints
+    assert json.loads(second.out)["total_count"] == json.loads(first.out)["total_count"] > 0
+    token = json.loads(secrets_manager.get_secret_value(SecretId=store)["SecretString"])
+    assert token["access_token"] not in second.everything
+    assert SENTINEL_SECRET not in second.everything

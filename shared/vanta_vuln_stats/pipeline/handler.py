@@ -175,39 +175,8 @@ def vanta_client(env: Mapping[str, str] | None = None) -> Any:
     (VANTA_TOKEN_STORE) when one is set."""
     from vanta_vuln_stats.config.credentials import resolve_credentials
     from vanta_vuln_stats.config.settings import load_settings
+    from vanta_vuln_stats.vanta.factory import client_from_settings
 
     settings = load_settings(env=os.environ if env is None else env)
     credentials = resolve_credentials(secret_id=settings.secret_id, aws_region=settings.aws_region)
-    return make_client(settings, credentials)
-
-
-def make_client(settings: Any, credentials: Any) -> Any:
-    """A ``VantaClient`` for ``settings``; its tokens come from the shared token store when
-    ``settings.token_store`` names one (the CLI's ``--token-store``, the functions' env)."""
-    import httpx
-
-    from vanta_vuln_stats.vanta import RetryPolicy, VantaClient
-    from vanta_vuln_stats.vanta.auth import OAuthTokenSource
-    from vanta_vuln_stats.vanta.client import normalise_base_url
-
-    token_source = None
-    if settings.token_store:
-        from vanta_vuln_stats.vanta.token_store import SecretsManagerTokenSource
-
-        retry = RetryPolicy(max_attempts=settings.max_retries)
-        minter = OAuthTokenSource(
-            credentials,
-            base_url=normalise_base_url(settings.api_url),
-            http=httpx.Client(timeout=settings.timeout),
-            retry=retry,
-        )
-        token_source = SecretsManagerTokenSource(settings.token_store, minter)
-    return VantaClient(
-        None if token_source else credentials,
-        token_source=token_source,
-        base_url=settings.api_url,
-        page_size=settings.page_size,
-        requests_per_minute=settings.requests_per_minute or None,
-        timeout=settings.timeout,
-        retry=RetryPolicy(max_attempts=settings.max_retries),
-    )
+    return client_from_settings(settings, credentials)

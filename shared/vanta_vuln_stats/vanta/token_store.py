@@ -52,6 +52,7 @@ class SecretsManagerTokenSource:
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[str, float] | None = None
+        self._rejected: str | None = None  # the token the API refused last; never used again
         self.mint_count = 0
 
     def __repr__(self) -> str:
@@ -71,7 +72,8 @@ class SecretsManagerTokenSource:
             if self._cached is not None and self._cached[1] - now > MIN_LIFETIME:
                 return self._cached[0]
             stored = self._read()
-            if stored is not None and stored[1] - now > MIN_LIFETIME:
+            usable = stored is not None and stored[0] != self._rejected
+            if usable and stored is not None and stored[1] - now > MIN_LIFETIME:
                 self._cached = stored
                 return stored[0]
             return self._mint()
@@ -86,6 +88,7 @@ class SecretsManagerTokenSource:
                 self._cached = stored
                 logger.info("the shared Vanta token was replaced elsewhere; using the new one")
                 return
+            self._rejected = token
             self._minter.invalidate(token)
             logger.info("the shared Vanta token was rejected; a new one will be minted")
 
