@@ -9,7 +9,16 @@ STAMP  := $(VENV)/.installed
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k client -x"
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator
+.PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator \
+	build layers sam-venv lint-template
+
+# The SAM CLI lives in a venv of its own: aws-sam-cli pins boto3, click and cfn-lint to versions
+# that cannot be resolved together with requirements-dev.txt (docs/DECISIONS.md).
+SAM_VENV  ?= .venv-sam
+SAM_BIN   := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed
+# Where `make layers` puts the two layers when built without SAM.
+LAYERS_DIR ?= build/layers
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,9 +49,34 @@ demo: $(STAMP) ## start the Vanta API simulator, sync a small tenant and print t
 simulator: $(STAMP) ## run the Vanta API simulator in the foreground (ARGS="--records 1000")
 	$(BIN)/vanta-vuln-stats simulator --host 127.0.0.1 --port 0 $(ARGS)
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) lint-template ## ruff, cfn-lint, sam validate and the workflow checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-template: $(STAMP) $(SAM_STAMP) ## template.yaml and workflows/ only
+	$(SAM_BIN)/cfn-lint template.yaml
+	$(SAM_BIN)/sam validate --lint --template-file template.yaml --region us-east-1
+	$(BIN)/python -m vanta_vuln_stats.devstack.check_workflows
+
+$(SAM_STAMP): requirements-sam.txt
+	@test -x $(SAM_BIN)/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $(SAM_STAMP)
+
+sam-venv: $(SAM_STAMP) ## create or update .venv-sam (the SAM CLI and cfn-lint) from requirements-sam.txt
+
+# SAM builds every layer and function with its Makefile (shared/Makefile, functions/Makefile):
+# no Docker, and wheels for Lambda's platform whatever this machine is (ARCH=arm64 installs
+# aarch64 wheels, for when the template moves to arm64).
+build: $(STAMP) $(SAM_STAMP) ## sam build into .aws-sam/ (layers from PyPI wheels, no Docker)
+	SAM_CLI_TELEMETRY=0 PYTHON=$(abspath $(SAM_BIN)/python) $(SAM_BIN)/sam build \
+	  --template-file template.yaml --build-dir .aws-sam/build
+	$(BIN)/python -m bench.layers --built .aws-sam/build
+
+layers: ## build the two layers without SAM into build/layers/ (LAYERS_DIR=...)
+	rm -rf $(LAYERS_DIR)
+	$(MAKE) -C shared build-CoreLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/CoreLayer
+	$(MAKE) -C shared build-ParquetLayer ARTIFACTS_DIR=$(abspath $(LAYERS_DIR))/ParquetLayer
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -60,5 +94,5 @@ lock: ## re-resolve the pinned requirements (needs network access to PyPI)
 	  comm -13 <(grep -v '^#' requirements.txt | sort) <(.lockvenv/bin/pip freeze | sort); } > requirements-dev.txt
 	rm -rf .lockvenv
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
+clean: ## remove the virtualenvs, builds and caches
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info

@@ -664,6 +664,21 @@ def bench_lake_write(workdir: Path) -> list[Result]:
     ]
 
 
+def bench_layers(workdir: Path) -> list[Result]:
+    """Both Lambda layers built with shared/Makefile (as sam build does), and each function with
+    its layers, unzipped."""
+    from bench.layers import bench_layers as measure
+
+    return measure(workdir)
+
+
+def bench_handler_imports() -> list[Result]:
+    """Each handler's cold import in a fresh interpreter, over the floor of its libraries."""
+    from bench.layers import bench_handler_imports as measure
+
+    return measure()
+
+
 def _machine() -> str:
     memory = ""
     try:
@@ -781,6 +796,15 @@ NOTES = """\
   apart; peak memory is that process's peak RSS. Athena's scan: with pruning, the DuckDB engine's
   estimate (compressed column chunks of the columns read, in the partitions kept); without, the
   same columns over every committed file of the tables read, from the Parquet metadata.
+- **Layers**: `make -C shared build-<Layer>` into a temporary folder (pip downloads the pinned
+  python3.12 manylinux_2_28 wheels, pyarrow is trimmed and stripped, bytecode compiled with a
+  local python3.12 when there is one); sizes are the bytes of every file, as Lambda counts its
+  250 MB unzipped limit for a function and its layers together. A function's code is its
+  source folder (0 while it is not written).
+- **Handler imports**: `import app` from `functions/<name>/` in a fresh interpreter (this
+  machine's Python, the package from `shared/`), timed inside the process so interpreter start
+  is left out; best of five. The floor is `import boto3, httpx, aws_lambda_powertools,
+  jsonschema` timed the same way; the result is the handler minus the floor.
 ## What limits each number (read with the table above)
 
 - **A first sync** is bound by this process's own Python work (parsing pages, normalising,
@@ -809,6 +833,8 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "lake": bench_lake,
     "lake_write": bench_lake_write,
     "queries": bench_queries,
+    "layers": bench_layers,
+    "handler_imports": bench_handler_imports,
 }
 
 
