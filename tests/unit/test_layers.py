@@ -29,7 +29,9 @@ LAMBDA_ENV = {
     "platform_machine": "x86_64",
     "extra": "",
 }
-CORE_ROOTS = ("httpx", "orjson", "jsonschema", "aws-lambda-powertools")
+CORE_ROOTS = ("httpx", "orjson", "jsonschema", "aws-lambda-powertools", "aws-xray-sdk")
+# The python3.12 runtime has these; a dependency on them is met there.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six")
 NEVER_IN_CORE = ("boto3", "botocore", "s3transfer", "pyarrow", "duckdb", "sqlglot", "rich")
 
 
@@ -57,7 +59,7 @@ def _closure(roots: tuple[str, ...]) -> set[str]:
     todo = [canonicalize_name(r) for r in roots]
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in {canonicalize_name(n) for n in RUNTIME_PROVIDED}:
             continue
         seen.add(name)
         for spec in importlib.metadata.requires(name) or []:
