@@ -801,10 +801,14 @@ NOTES = """\
   local python3.12 when there is one); sizes are the bytes of every file, as Lambda counts its
   250 MB unzipped limit for a function and its layers together. A function's code is its
   source folder (0 while it is not written).
-- **Handler imports**: `import app` from `functions/<name>/` in a fresh interpreter (this
-  machine's Python, the package from `shared/`), timed inside the process so interpreter start
-  is left out; best of five. The floor is `import boto3, httpx, aws_lambda_powertools,
-  jsonschema` timed the same way; the result is the handler minus the floor.
+- **Handler imports**: in a fresh interpreter (this machine's Python, the package from
+  `shared/`), the imports a cold start pays before its first invocation is done: the floor,
+  `import app` from `functions/<name>/`, and pyarrow (+ parquet, compute) for the functions with
+  the Parquet layer; timed inside the process so interpreter start is left out; best of five.
+  The floor is `import boto3, httpx, aws_lambda_powertools, jsonschema` timed the same way; the
+  result is the whole minus the floor. The X-Ray SDK is shown on its own line: the handlers load
+  it only in Lambda with tracing on.
+
 ## What limits each number (read with the table above)
 
 - **A first sync** is bound by this process's own Python work (parsing pages, normalising,

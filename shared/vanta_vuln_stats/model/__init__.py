@@ -6,8 +6,8 @@ straight to an Arrow table, with the same result as rows then ``rows_to_table`` 
 imported lazily, so importing this package never loads it).
 """
 
-from vanta_vuln_stats.model.arrow import arrow_schema, rows_to_table
-from vanta_vuln_stats.model.columnar import normalize_to_table
+from typing import TYPE_CHECKING, Any
+
 from vanta_vuln_stats.model.fields import (
     API_PATHS,
     ASSET_FIELDS,
@@ -32,6 +32,26 @@ from vanta_vuln_stats.model.records import (
     parse_timestamp,
     timestamp_to_iso,
 )
+
+if TYPE_CHECKING:
+    from vanta_vuln_stats.model.arrow import arrow_schema, rows_to_table
+    from vanta_vuln_stats.model.columnar import normalize_to_table
+
+_LAZY = {
+    "arrow_schema": "arrow",
+    "rows_to_table": "arrow",
+    "normalize_to_table": "columnar",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The Arrow side of the model loads when first used, not with the package.
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "API_PATHS",

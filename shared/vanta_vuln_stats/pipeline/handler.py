@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from vanta_vuln_stats.errors import ConfigError, VantaVulnStatsError
@@ -41,7 +41,24 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "vanta-vuln-stats"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "VantaVulnStats"))
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "vanta-vuln-stats"))
+
+
+def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """X-Ray tracing runs in Lambda only (where the function has Tracing: Active), unless
+    POWERTOOLS_TRACE_DISABLED says otherwise. Elsewhere (the CLI, make invoke, the emulated
+    runtime) there is no daemon to send to, so the X-Ray SDK is not even imported."""
+    env = os.environ if env is None else env
+    disabled = env.get("POWERTOOLS_TRACE_DISABLED", "").lower() in {"1", "true"}
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
+
+
+def _tracer() -> Any:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "vanta-vuln-stats"))
+
+
+tracer = _tracer() if tracing_enabled() else None
 
 
 class InvalidPayload(VantaVulnStatsError):
@@ -111,7 +128,7 @@ def lambda_step(
             metrics.add_metric(name="StepDuration", unit=MetricUnit.Seconds, value=seconds)
             return result
 
-        traced = tracer.capture_lambda_handler(run, capture_response=False)
+        traced = tracer.capture_lambda_handler(run, capture_response=False) if tracer else run
         measured = metrics.log_metrics(traced, capture_cold_start_metric=True)
         handler = logger.inject_lambda_context(measured, clear_state=True)
         _route_library_logs()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 from vanta_vuln_stats.errors import ConfigError
 from vanta_vuln_stats.storage.base import (
@@ -28,7 +29,19 @@ from vanta_vuln_stats.storage.filters import (
     VulnerabilityStatus,
     where_sql,
 )
-from vanta_vuln_stats.storage.sqlite import SQLiteStorage
+
+if TYPE_CHECKING:
+    from vanta_vuln_stats.storage.sqlite import SQLiteStorage
+
+
+def __getattr__(name: str) -> Any:
+    # The SQLite store is loaded when asked for: a Lambda that only needs the contract (the
+    # pipeline's steps) does not pay for it at cold start.
+    if name == "SQLiteStorage":
+        from vanta_vuln_stats.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CHANGE_TYPES",
@@ -65,6 +78,8 @@ def open_backend(
     an s3:// URI). s3: the same, and ``lake`` must be an s3:// URI. hybrid: both, written by
     the same sync, read from SQLite.
     """
+    from vanta_vuln_stats.storage.sqlite import SQLiteStorage
+
     if name == "sqlite":
         return SQLiteStorage(database)
     if name not in ("s3", "lake", "hybrid"):
