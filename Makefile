@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k client -x"
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator
+.PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator \
+	devstack-aws invoke
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +40,15 @@ demo: $(STAMP) ## start the Vanta API simulator, sync a small tenant and print t
 
 simulator: $(STAMP) ## run the Vanta API simulator in the foreground (ARGS="--records 1000")
 	$(BIN)/vanta-vuln-stats simulator --host 127.0.0.1 --port 0 $(ARGS)
+
+devstack-aws: $(STAMP) ## run emulated AWS (moto + in-process Lambdas) in the foreground
+	$(BIN)/vanta-vuln-stats devstack aws --host 127.0.0.1 --port 0
+
+# FN is a folder under functions/, EVENT a JSON file; the handler's AWS calls go to
+# AWS_ENDPOINT_URL (start `make devstack-aws` and `vanta-vuln-stats devstack deploy` first).
+invoke: $(STAMP) ## one Lambda in-process: make invoke FN=fetch_pages EVENT=events/fetch_pages.json
+	@test -n "$(FN)" || { echo "Error: give FN=<function folder>, e.g. FN=fetch_pages" >&2; exit 2; }
+	$(BIN)/python -m vanta_vuln_stats.devstack.invoke "$(FN)" "$(or $(EVENT),events/$(FN).json)"
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
