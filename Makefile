@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator \
-	build layers sam-venv lint-template
+	build layers sam-venv lint-template devstack-aws invoke
 
 # The SAM CLI lives in a venv of its own: aws-sam-cli pins boto3, click and cfn-lint to versions
 # that cannot be resolved together with requirements-dev.txt (docs/DECISIONS.md).
@@ -48,6 +48,15 @@ demo: $(STAMP) ## start the Vanta API simulator, sync a small tenant and print t
 
 simulator: $(STAMP) ## run the Vanta API simulator in the foreground (ARGS="--records 1000")
 	$(BIN)/vanta-vuln-stats simulator --host 127.0.0.1 --port 0 $(ARGS)
+
+devstack-aws: $(STAMP) ## run emulated AWS (moto + in-process Lambdas) in the foreground
+	$(BIN)/vanta-vuln-stats devstack aws --host 127.0.0.1 --port 0
+
+# FN is a folder under functions/, EVENT a JSON file; the handler's AWS calls go to
+# AWS_ENDPOINT_URL (start `make devstack-aws` and `vanta-vuln-stats devstack deploy` first).
+invoke: $(STAMP) ## one Lambda in-process: make invoke FN=fetch_pages EVENT=events/fetch_pages.json
+	@test -n "$(FN)" || { echo "Error: give FN=<function folder>, e.g. FN=fetch_pages" >&2; exit 2; }
+	$(BIN)/python -m vanta_vuln_stats.devstack.invoke "$(FN)" "$(or $(EVENT),events/$(FN).json)"
 
 lint: $(STAMP) lint-template ## ruff, cfn-lint, sam validate and the workflow checks
 	$(BIN)/ruff check .

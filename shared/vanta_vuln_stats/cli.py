@@ -4,7 +4,8 @@ Without a subcommand it behaves as the earlier ``vanta_vuln_stats.py`` did (same
 meaning): sync from Vanta when asked or when there is no cache, then print statistics with
 filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator; ``catalog`` keeps
 the Glue catalog of a lake on S3; ``migrate`` moves a SQLite store into a Parquet lake;
-``query`` runs the named SQL queries (query/command.py).
+``query`` runs the named SQL queries (query/command.py); ``devstack`` serves emulated AWS and
+deploys the stack into it (devstack/command.py).
 
 Errors are mapped to exit codes in one place (``main``): a user mistake prints one line and exits
 2, a failed sync exits 1, an interrupted one 130; tracebacks only with ``--verbose``.
@@ -25,7 +26,7 @@ log = logging.getLogger("vanta_vuln_stats")
 
 SEVERITY_CHOICES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 STATUS_CHOICES = ("active", "deactivated", "resolved", "all")
-SUBCOMMANDS = ("simulator", "catalog", "migrate", "query")
+SUBCOMMANDS = ("simulator", "catalog", "migrate", "query", "devstack")
 
 EPILOG = """\
 Examples:
@@ -49,6 +50,8 @@ Other commands:
                                             S3), with --dry-run, --validate, --rollback RUN_ID
   vanta-vuln-stats query --help             named SQL queries (list, show, run) on the lake with
                                             DuckDB, or on Athena
+  vanta-vuln-stats devstack --help          emulated AWS (moto, in-process Lambdas) and the
+                                            stack of template.yaml deployed into it
 """
 
 
@@ -348,6 +351,7 @@ COMMAND_MODULES = {
     "catalog": "vanta_vuln_stats.catalog.command",
     "migrate": "vanta_vuln_stats.storage.lake.migration.command",
     "query": "vanta_vuln_stats.query.command",
+    "devstack": "vanta_vuln_stats.devstack.command",
 }
 
 
