@@ -31,24 +31,59 @@ class ExecutionReport:
 
 
 def _describe(event: dict[str, Any]) -> str | None:
+    """One line for the history events a person follows: a step's start, what it did (from
+    its output), and every failure, retried or not. Choice and Pass states stay quiet."""
     kind = event["type"]
-    for key, details in event.items():
-        if key.endswith("EventDetails") and isinstance(details, dict):
-            break
-    else:
-        details = {}
+    details: dict[str, Any] = {}
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            details = value
     name = details.get("name")
-    if kind.endswith("StateEntered") and name:
+    if kind in {"TaskStateEntered", "MapStateEntered"} and name:
         return f"-> {name}"
-    if kind.endswith("StateExited") and name:
-        return f"   {name} done"
+    if kind in {"TaskStateExited", "MapStateExited"} and name:
+        return f"   {name}: {_outcome(name, details.get('output'))}"
+    if kind in {"SucceedStateEntered", "FailStateEntered"} and name:
+        return f"-> {name}"
     if kind in {"LambdaFunctionFailed", "TaskFailed", "MapRunFailed"}:
         return f"   ! {details.get('error', kind)}: {_short(details.get('cause'))}"
     if kind == "LambdaFunctionTimedOut":
         return f"   ! timed out: {_short(details.get('cause'))}"
-    if kind == "MapRunStarted":
-        return "   map run started"
     return None
+
+
+def _outcome(step: str, output: str | None) -> str:
+    try:
+        state = json.loads(output or "{}")
+    except ValueError:
+        return "done"
+    fetch, plan = state.get("fetch") or {}, state.get("plan") or {}
+    if step == "FetchPages" and fetch:
+        counts = ", ".join(f"{r} {c['fetched']:,}" for r, c in fetch.get("counts", {}).items())
+        where = "all fetched" if fetch.get("done") else f"next: {fetch.get('resource')}"
+        return f"call {fetch.get('invocations')}; fetched {counts}; {where}"
+    if step == "PlanChunks" and plan:
+        return f"{plan.get('batches')} batches from {plan.get('chunks')} raw chunks"
+    if step == "WriteParquet" and plan:
+        return f"{plan.get('batches')} batches written"
+    if step == "Finalize" and state.get("result"):
+        counts = state["result"]["counts"]
+        parts = [
+            f"{r} {c.get('written', 0):,} written, {c.get('rejected', 0):,} rejected"
+            for r, c in counts.items()
+            if c.get("fetched")
+        ]
+        return f"committed {state['result']['run_date']}: " + "; ".join(parts)
+    if step == "UpdateCatalog" and state.get("catalog"):
+        catalog = state["catalog"]
+        return f"{catalog['partitions_created']} partitions registered in {catalog['database']}"
+    if step in {"Notify", "NotifyFailure"} and state.get("notification"):
+        note = state["notification"]
+        return f"sent \"{note.get('subject')}\" (Slack: {note.get('slack')})"
+    if step == "Prepare" and state.get("run"):
+        run = state["run"]
+        return f"run {run['run_id']} for {run['run_date']} ({run['mode']})"
+    return "done"
 
 
 def _short(cause: Any, limit: int = 160) -> str:

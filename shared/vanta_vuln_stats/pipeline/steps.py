@@ -577,11 +577,14 @@ def update_partitions(run: Run, *, database: str) -> dict[str, Any]:
             raise StepError(f"{run.run_date} is not committed in {run.lake}; nothing to register.")
         catalog = GlueCatalog()
         created_tables: list[str] = []
+        added = 0
         if catalog.get_database(database) is None or any(
             catalog.get_table(database, t) is None for t in _table_names()
         ):
-            result = sync_catalog(catalog, lake, database)
-            created_tables = [t.name for t in result.tables if t.changed]
+            # A new stack's first run: the tables (and every committed partition) first.
+            synced = sync_catalog(catalog, lake, database)
+            created_tables = [t.name for t in synced.tables if t.action == "created"]
+            added = sum(len(t.added) for t in synced.tables)
         results = register_day(catalog, lake, database, manifest)
     finally:
         lake.close()
@@ -589,8 +592,8 @@ def update_partitions(run: Run, *, database: str) -> dict[str, Any]:
         "database": database,
         "run_date": run.run_date.isoformat(),
         "tables_created": created_tables,
-        "partitions_created": sum(r.done for r in results.values()),
-        "partitions_existing": sum(r.unchanged for r in results.values()),
+        "partitions_created": added + sum(r.done for r in results.values()),
+        "partitions_existing": max(0, sum(r.unchanged for r in results.values()) - added),
         "tables": sorted(results),
     }
 
