@@ -53,10 +53,12 @@ devstack-aws: $(STAMP) ## run emulated AWS (moto + in-process Lambdas) in the fo
 	$(BIN)/vanta-vuln-stats devstack aws --host 127.0.0.1 --port 0
 
 # FN is a folder under functions/, EVENT a JSON file; the handler's AWS calls go to
-# AWS_ENDPOINT_URL (start `make devstack-aws` and `vanta-vuln-stats devstack deploy` first).
+# AWS_ENDPOINT_URL (start `make devstack-aws` and `vanta-vuln-stats devstack deploy` first);
+# STACK=<name> runs it with that deployed function's environment.
 invoke: $(STAMP) ## one Lambda in-process: make invoke FN=fetch_pages EVENT=events/fetch_pages.json
 	@test -n "$(FN)" || { echo "Error: give FN=<function folder>, e.g. FN=fetch_pages" >&2; exit 2; }
-	$(BIN)/python -m vanta_vuln_stats.devstack.invoke "$(FN)" "$(or $(EVENT),events/$(FN).json)"
+	$(BIN)/python -m vanta_vuln_stats.devstack.invoke "$(FN)" "$(or $(EVENT),events/$(FN).json)" \
+	  $(if $(STACK),--stack "$(STACK)")
 
 lint: $(STAMP) lint-template ## ruff, cfn-lint, sam validate and the workflow checks
 	$(BIN)/ruff check .

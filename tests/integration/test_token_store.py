@@ -67,7 +67,7 @@ def test_clients_sharing_the_store_share_one_token(aws) -> None:
         assert first_source.mint_count + second_source.mint_count == 1
         assert first.stats.auth_refreshes == second.stats.auth_refreshes == 0
     stored = json.loads(aws.get_secret_value(SecretId=secret)["SecretString"])
-    assert set(stored) == {"access_token", "expires_at"}
+    assert set(stored) == {"access_token", "expires_at", "lifetime"}
 
 
 def test_a_token_revoked_elsewhere_is_replaced_once(aws) -> None:

@@ -50,10 +50,48 @@ def function_settings(template_path: Path, folder: str) -> dict[str, Any]:
     return settings
 
 
+def stack_environment(stack: str, logical_id: str) -> dict[str, str]:
+    """The environment variables of the deployed function ``logical_id`` of ``stack`` (from the
+    endpoint AWS_ENDPOINT_URL names), so an invocation here sees what the deployed one sees."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        resource = boto3.client("cloudformation").describe_stack_resource(
+            StackName=stack, LogicalResourceId=logical_id
+        )["StackResourceDetail"]
+        config = boto3.client("lambda").get_function_configuration(
+            FunctionName=resource["PhysicalResourceId"]
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise InvokeError(f"No function {logical_id} in the stack {stack}: {exc}") from None
+    return dict((config.get("Environment") or {}).get("Variables") or {})
+
+
+def _fill(text: str, env: Any) -> str:
+    """``${DATA_BUCKET}`` in an event (events/ are captured from a sample run) becomes the
+    bucket of the lake the function writes to (VANTA_LAKE)."""
+    if "${DATA_BUCKET}" not in text:
+        return text
+    lake = env.get("VANTA_LAKE") or ""
+    if not lake.startswith("s3://"):
+        raise InvokeError(
+            "The event names ${DATA_BUCKET}: give STACK=<stack name> (a deployed stack's "
+            "function environment) or set VANTA_LAKE=s3://bucket."
+        )
+    return text.replace("${DATA_BUCKET}", lake.removeprefix("s3://").split("/", 1)[0])
+
+
 def invoke(
-    function: str, event_path: Path, *, root: Path = Path("."), template: Path | None = None
+    function: str,
+    event_path: Path,
+    *,
+    root: Path = Path("."),
+    template: Path | None = None,
+    stack: str | None = None,
 ) -> tuple[Any, bool]:
-    """(result, errored) of functions/<function>'s handler called with the event file."""
+    """(result, errored) of functions/<function>'s handler called with the event file; with
+    ``stack``, in the environment of that stack's deployed function."""
     folder = root / "functions" / function
     template = template or root / "template.yaml"
     settings = function_settings(template, function)
@@ -67,8 +105,13 @@ def invoke(
         )
     if not event_path.is_file():
         raise InvokeError(f"No event file {event_path}.")
+    env: dict[str, str] = {}
+    if stack:
+        env = stack_environment(stack, str(settings.get("LogicalId", function)))
+    import os
+
     try:
-        event = json.loads(event_path.read_text())
+        event = json.loads(_fill(event_path.read_text(), {**os.environ, **env}))
     except ValueError as exc:
         raise InvokeError(f"The event file {event_path} is not JSON: {exc}") from None
 
@@ -86,12 +129,20 @@ def invoke(
         memory_limit_in_mb=int(settings["MemorySize"]),
         timeout_seconds=float(settings["Timeout"]),
     )
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         # what the handler prints is log output: stderr, so stdout carries only the result
         with contextlib.redirect_stdout(sys.stderr):
             return handler(event, context), False
     except Exception as exc:
         return error_payload(exc, context.aws_request_id), True
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event", metavar="EVENT", help="a JSON event file")
     parser.add_argument("--root", default=".", help="the project root (default: .)")
     parser.add_argument("--template", default=None, help="default: <root>/template.yaml")
+    parser.add_argument(
+        "--stack",
+        default=None,
+        help="a deployed stack (devstack deploy): run with its function's environment",
+    )
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
@@ -111,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.event),
             root=root,
             template=Path(args.template) if args.template else None,
+            stack=args.stack,
         )
     except InvokeError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -79,7 +79,7 @@ def _outcome(step: str, output: str | None) -> str:
         return f"{catalog['partitions_created']} partitions registered in {catalog['database']}"
     if step in {"Notify", "NotifyFailure"} and state.get("notification"):
         note = state["notification"]
-        return f"sent \"{note.get('subject')}\" (Slack: {note.get('slack')})"
+        return f'sent "{note.get("subject")}" (Slack: {note.get("slack")})'
     if step == "Prepare" and state.get("run"):
         run = state["run"]
         return f"run {run['run_id']} for {run['run_date']} ({run['mode']})"

@@ -43,6 +43,7 @@ def __getattr__(name: str) -> Any:
         return SQLiteStorage
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "CHANGE_TYPES",
     "DEFAULT_STATUSES",

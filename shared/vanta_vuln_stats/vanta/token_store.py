@@ -22,9 +22,13 @@ from ..errors import CredentialsError
 
 logger = logging.getLogger("vanta_vuln_stats.vanta")
 
-# A stored token is used only while it has this long left: a page never starts on a token about
-# to expire.
+# A stored token is used only while it has this long left (or a quarter of its lifetime, for
+# short-lived tokens): a page never starts on a token about to expire.
 MIN_LIFETIME = 120.0
+
+
+def _margin(lifetime: float) -> float:
+    return min(MIN_LIFETIME, lifetime / 4)
 
 
 class Minter(Protocol):
@@ -35,7 +39,7 @@ class Minter(Protocol):
 class SecretsManagerTokenSource:
     """``TokenSource`` over the secret ``secret_id``; ``minter`` (an ``OAuthTokenSource``) mints.
 
-    The secret holds ``{"access_token": ..., "expires_at": <epoch seconds>}``.
+    The secret holds ``{"access_token": ..., "expires_at": <epoch seconds>, "lifetime": <s>}``.
     """
 
     def __init__(
@@ -51,7 +55,7 @@ class SecretsManagerTokenSource:
         self._client = client
         self._clock = clock
         self._lock = threading.Lock()
-        self._cached: tuple[str, float] | None = None
+        self._cached: tuple[str, float, float] | None = None
         self._rejected: str | None = None  # the token the API refused last; never used again
         self.mint_count = 0
 
@@ -69,11 +73,12 @@ class SecretsManagerTokenSource:
     def get_token(self) -> str:
         with self._lock:
             now = self._clock()
-            if self._cached is not None and self._cached[1] - now > MIN_LIFETIME:
-                return self._cached[0]
+            cached = self._cached
+            if cached is not None and cached[1] - now > _margin(cached[2]):
+                return cached[0]
             stored = self._read()
             usable = stored is not None and stored[0] != self._rejected
-            if usable and stored is not None and stored[1] - now > MIN_LIFETIME:
+            if usable and stored is not None and stored[1] - now > _margin(stored[2]):
                 self._cached = stored
                 return stored[0]
             return self._mint()
@@ -95,12 +100,12 @@ class SecretsManagerTokenSource:
     def _mint(self) -> str:
         token, lifetime = self._minter.token_with_lifetime()
         expires_at = self._clock() + lifetime
-        self._write(token, expires_at)
-        self._cached = (token, expires_at)
+        self._write(token, expires_at, lifetime)
+        self._cached = (token, expires_at, lifetime)
         self.mint_count += 1
         return token
 
-    def _read(self) -> tuple[str, float] | None:
+    def _read(self) -> tuple[str, float, float] | None:
         try:
             response = self.client.get_secret_value(SecretId=self.secret_id)
         except Exception as exc:
@@ -115,14 +120,21 @@ class SecretsManagerTokenSource:
         try:
             data = json.loads(response.get("SecretString") or "{}")
             token, expires_at = data["access_token"], float(data["expires_at"])
+            lifetime = float(data.get("lifetime", 4 * MIN_LIFETIME))
         except (ValueError, KeyError, TypeError):
             return None
         if not isinstance(token, str) or not token:
             return None
-        return token, expires_at
+        return token, expires_at, lifetime
 
-    def _write(self, token: str, expires_at: float) -> None:
-        value = json.dumps({"access_token": token, "expires_at": round(expires_at, 3)})
+    def _write(self, token: str, expires_at: float, lifetime: float) -> None:
+        value = json.dumps(
+            {
+                "access_token": token,
+                "expires_at": round(expires_at, 3),
+                "lifetime": round(lifetime, 3),
+            }
+        )
         try:
             self.client.put_secret_value(SecretId=self.secret_id, SecretString=value)
         except Exception as exc:
