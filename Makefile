@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator \
-	build layers sam-venv lint-template devstack-aws invoke
+	build layers sam-venv lint-template devstack-aws invoke run-workflow
 
 # The SAM CLI lives in a venv of its own: aws-sam-cli pins boto3, click and cfn-lint to versions
 # that cannot be resolved together with requirements-dev.txt (docs/DECISIONS.md).
@@ -43,8 +43,11 @@ test-unit: $(STAMP) ## unit tests only (no I/O)
 test-integration: $(STAMP) ## integration tests (real local servers)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-demo: $(STAMP) ## start the Vanta API simulator, sync a small tenant and print the report
+demo: $(STAMP) ## the sync workflow on emulated AWS for two days of a simulated tenant, then the report
 	$(BIN)/python -m vanta_vuln_stats.devstack.demo
+
+run-workflow: $(STAMP) ## simulator + emulated AWS + deploy + one execution, its steps as they happen
+	$(BIN)/python -m vanta_vuln_stats.devstack.demo --days 1
 
 simulator: $(STAMP) ## run the Vanta API simulator in the foreground (ARGS="--records 1000")
 	$(BIN)/vanta-vuln-stats simulator --host 127.0.0.1 --port 0 $(ARGS)

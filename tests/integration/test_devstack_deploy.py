@@ -32,8 +32,7 @@ STAND_IN_ASL = {
             "Resource": "${PrepareFunctionArn}",
             "Parameters": {
                 "env": ["VANTA_LAKE", "VANTA_SECRET_ID", "GLUE_DATABASE", "FETCH_PAGE_BUDGET"],
-                "bucket": "${DataBucket}",
-                "concurrency": "${WriteConcurrency}",
+                "notify": "${NotifyFunctionArn}",
                 "others": [
                     "${FetchPagesFunctionArn}",
                     "${PlanChunksFunctionArn}",
@@ -124,7 +123,7 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     assert env["VANTA_LAKE"] == f"s3://{bucket}"
     assert env["VANTA_API_URL"] == "http://127.0.0.1:9"
     assert env["VANTA_SECRET_ID"] == out["secrets"]["VantaCredentialsSecret"]
-    assert env["VANTA_TOKEN_SECRET_ID"] == out["secrets"]["VantaTokenSecret"]
+    assert env["VANTA_TOKEN_STORE"] == out["secrets"]["VantaTokenSecret"]
     assert env["SLACK_WEBHOOK_SECRET_ID"] == out["secrets"]["SlackWebhookSecret"]
     assert env["NOTIFICATION_TOPIC_ARN"] == out["topic_arn"]
     assert env["GLUE_DATABASE"] == "vanta_vulns"
@@ -138,7 +137,8 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     sfn = boto3.client("stepfunctions")
     definition = sfn.describe_state_machine(stateMachineArn=out["state_machine_arn"])["definition"]
     assert "${" not in definition
-    assert json.loads(definition)["States"]["Prepare"]["Parameters"]["bucket"] == bucket
+    notify = json.loads(definition)["States"]["Prepare"]["Parameters"]["notify"]
+    assert notify.endswith(":function:" + out["functions"]["NotifyFunction"])
     run = sfn.start_execution(stateMachineArn=out["state_machine_arn"], name="d1", input="{}")
     execution = wait_for_execution(sfn, run["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution
@@ -169,7 +169,8 @@ def test_deploy_again_recreates_the_stack(aws: EmulatedAws, tmp_path: Path) -> N
     run = sfn.start_execution(stateMachineArn=second["state_machine_arn"], name="d2", input="{}")
     execution = wait_for_execution(sfn, run["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution
-    assert json.loads(execution["output"])["event"]["bucket"] == second["bucket"]
+    notify = json.loads(execution["output"])["event"]["notify"]
+    assert notify.endswith(":function:" + second["functions"]["NotifyFunction"])
 
 
 def test_deploy_without_the_workflow_says_so(aws: EmulatedAws, tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_the_success_message_says_what_changed_and_where_the_data_is() -> None:
     assert "Remediations: 900 / 900 / 0; 12 discovered" in body
     assert "Vulnerable assets: 300 / 300 / 0; no changes" in body
     assert "  - vuln-1: CVE-2026-0001 in openssl" in body and "... and 2 more" in body
-    assert "Open findings past their SLA deadline: 17" in body
+    assert "Open findings past their SLA deadline on 2026-11-02: 17" in body
     assert "Rejected records: 10 (kept" in body
     assert "Duration: 3 min 7 s" in body
     assert "s3://lake-bucket" in body and "vanta_vulns" in body

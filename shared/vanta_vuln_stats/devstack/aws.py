@@ -124,6 +124,11 @@ class EmulatedAws:
                 return self
             from moto.core.config import default_user_config
 
+            # moto keeps its backends per process: an emulator starts empty, as a new account
+            # would, whatever an earlier one in this process left behind.
+            from moto.moto_api import _internal
+
+            _internal.moto_api_backend.reset()
             server = _server_class()(ip_address=self.host, port=self.port, verbose=False)
             server.start()
             host, port = server.get_host_and_port()

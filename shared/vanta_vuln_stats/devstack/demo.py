@@ -1,26 +1,29 @@
-"""``make demo``: the product end to end on local stand-ins.
+"""``make demo``: the product's main job, the daily sync workflow, on local stand-ins.
 
-Starts the Vanta API simulator on a free loopback port, then runs the real command twice, as a
-user would on two consecutive days (the simulator's clock moves in between, so the second sync
-records new, fixed, deactivated and reactivated findings; each sync's ``--run-date`` is the
-simulator's day, so the trend shows both), writing SQLite and a local Parquet lake in the same
-sync (the hybrid backend), and ends with the statistics report and a named query over the lake.
-A light dose of faults (server errors, malformed records) shows the retries and the rejects.
+Starts the Vanta API simulator and emulated AWS (moto with Step Functions execution and the
+in-process Lambda runtime), deploys the stack from template.yaml into it, and runs the state
+machine for two consecutive days of a generated tenant (the simulator's clock moves in between,
+so day 2 has new, fixed, deactivated and reactivated findings; each run date is the simulator's
+day, so the trend shows both). Each execution's steps are printed as they happen, with its final
+status. Then the statistics report from the lake in S3, and the day-2 notification as a person
+receives it: the email (through an SQS subscription to the topic) and the Slack message (a local
+webhook receiver). A light dose of faults (server errors, malformed records) shows the retries
+and the rejects.
 
-Options come from the environment so ``make demo`` needs no arguments:
-DEMO_RECORDS (default 20000), DEMO_DIR (default .demo), DEMO_SEED (default 7).
+``make run-workflow`` is the same with one day (``python -m vanta_vuln_stats.devstack.demo
+--days 1``). Options from the environment so ``make demo`` needs no arguments:
+DEMO_RECORDS (default 10000), DEMO_SEED (default 7).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
-import shutil
 import sys
+import time
 from datetime import timedelta
-from pathlib import Path
 
-from vanta_vuln_stats import cli
 from vanta_vuln_stats.devstack.simulator import (
     BASE_DATE,
     FaultConfig,
@@ -37,16 +40,26 @@ def _int_env(name: str, default: int) -> int:
         sys.exit(f"Error: {name} must be an integer, got {value!r}.")
 
 
-def main() -> int:
-    records = _int_env("DEMO_RECORDS", 20_000)
+def _rule(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vanta_vuln_stats.devstack.demo",
+        description="The sync workflow on emulated AWS against the Vanta API simulator.",
+    )
+    parser.add_argument("--days", type=int, default=2, choices=(1, 2, 3), help="days to sync")
+    args = parser.parse_args(argv)
+    records = _int_env("DEMO_RECORDS", 10_000)
     seed = _int_env("DEMO_SEED", 7)
-    workdir = Path(os.environ.get("DEMO_DIR", ".demo"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    database = workdir / "vanta_vulnerabilities.db"
-    lake = workdir / "lake"
-    for stale in workdir.glob("vanta_vulnerabilities.db*"):
-        stale.unlink()
-    shutil.rmtree(lake, ignore_errors=True)
+
+    import boto3
+
+    from vanta_vuln_stats import cli
+    from vanta_vuln_stats.devstack.aws import EmulatedAws
+    from vanta_vuln_stats.devstack.deploy import deploy_stack
+    from vanta_vuln_stats.devstack.workflow import SlackReceiver, TopicInbox, run_execution
 
     config = SimulatorConfig(
         records=records,
@@ -57,41 +70,61 @@ def main() -> int:
         as_of=BASE_DATE,
         faults=FaultConfig(error_rate=0.005, malformed_rate=0.0005, seed=seed),
     )
-    with VantaSimulator(config) as sim:
-        print(f"Vanta API simulator listening on {sim.url} ({records:,} vulnerabilities)\n")
-        # Credentials reach the command the way a user's would: from the environment.
-        os.environ["VANTA_CLIENT_ID"] = config.client_id
-        os.environ["VANTA_CLIENT_SECRET"] = config.client_secret
-        common = [
-            *("--database", str(database), "--storage-backend", "hybrid", "--lake", str(lake)),
-            *("--api-url", sim.url, "--requests-per-minute", "0"),
-        ]
+    started = time.monotonic()
+    with EmulatedAws() as aws, VantaSimulator(config) as sim, SlackReceiver() as slack:
+        print(f"Emulated AWS listening on {aws.url}", flush=True)
+        print(f"Vanta API simulator listening on {sim.url} ({records:,} vulnerabilities)")
+        _rule("Deploying the stack from template.yaml into emulated AWS")
+        stack = deploy_stack(
+            aws.url,
+            stack_name="vvs-demo",
+            api_url=sim.url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            slack_webhook_url=slack.url,
+            parameters={"RequestsPerMinute": 0},
+        )
+        print(f"  bucket {stack['bucket']}, Glue database {stack['glue_database']}")
+        print(f"  state machine {stack['state_machine_arn']}")
+        inbox = TopicInbox(stack["topic_arn"], name="vvs-demo-inbox")
+        sfn = boto3.client("stepfunctions")
+        status = "SUCCEEDED"
+        emails: list[dict] = []
+        for offset in range(args.days):
+            day = BASE_DATE + timedelta(days=offset)
+            sim.set_as_of(day)
+            name = f"sync-{day.isoformat()}"
+            _rule(f"Day {offset + 1} ({day}): execution {name}")
+            report = run_execution(
+                sfn, stack["state_machine_arn"], name, {"run_date": day.isoformat()}
+            )
+            print(f"{report.status} in {report.seconds:.1f} s ({report.transitions} states)")
+            if report.status != "SUCCEEDED":
+                print(f"  {report.error}: {report.cause}")
+                status = report.status
+            emails += inbox.messages(expect=1)
+        if status != "SUCCEEDED":
+            return 1
 
-        print(f"== Day 1 ({sim.as_of}): first sync into {database} and the lake {lake}")
-        day1 = ["--run-date", sim.as_of.isoformat()]
-        output = ["--format", "json", "--output", str(workdir / "day1.json")]
-        code = cli.main(["--sync", *output, *day1, *common])
+        _rule(f"The statistics report, from the lake {stack['lake']}")
+        code = cli.main(
+            ["--use-cache", "--storage-backend", "lake", "--lake", stack["lake"], "--no-progress"]
+        )
         if code:
             return code
 
-        sim.set_as_of(BASE_DATE + timedelta(days=1))
-        print(f"\n== Day 2 ({sim.as_of}): the tenant moved on; sync again, then the report")
-        code = cli.main(["--sync", "--run-date", sim.as_of.isoformat(), *common])
-        if code:
-            return code
-
-    print("\n== A named query over the lake (DuckDB): open critical and high findings")
-    code = cli.main(
-        ["query", "run", "open_critical_high", "--lake", str(lake), "--param", "limit=5"]
-    )
-    if code:
-        return code
+        if emails:
+            email = emails[-1]
+            _rule("The notification, as the topic's email subscribers receive it")
+            print(f"Subject: {email.get('Subject')}\n")
+            print(email.get("Message", ""))
+        if slack.posts:
+            _rule("The Slack message")
+            print(slack.posts[-1].get("text", ""))
+        print(f"\nDone in {time.monotonic() - started:.0f} s. The stack and lake lived in memory.")
     print(
-        "\nThe stores are kept: try\n"
-        f"  .venv/bin/vanta-vuln-stats --use-cache --database {database} --severity CRITICAL\n"
-        f"  .venv/bin/vanta-vuln-stats --use-cache --storage-backend lake --lake {lake}\n"
-        f"  .venv/bin/vanta-vuln-stats query list\n"
-        f"  .venv/bin/vanta-vuln-stats query run sla_due_soon --lake {lake}"
+        "Run it yourself: vanta-vuln-stats devstack aws --port 0, then devstack deploy and "
+        "aws stepfunctions start-execution (docs/LOCAL_SETUP.md)."
     )
     return 0
 

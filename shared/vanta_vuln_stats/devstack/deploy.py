@@ -406,6 +406,14 @@ def _clients(endpoint: str) -> Callable[[str], Any]:
     return client
 
 
+def default_template() -> Path:
+    """template.yaml of the current directory, else of the checkout this package runs from."""
+    here = Path("template.yaml")
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parents[3] / "template.yaml"
+
+
 def deploy_stack(
     endpoint: str,
     *,
@@ -416,13 +424,13 @@ def deploy_stack(
     slack_webhook_url: str | None = None,
     fetch_page_budget: int | None = None,
     write_batch_records: int | None = None,
-    template_path: Path | str = "template.yaml",
+    template_path: Path | str | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Deploys template.yaml's stack into the emulated AWS at ``endpoint`` (see the module doc)
     and returns what a caller needs: bucket, lake, state machine, topic, database, functions."""
     endpoint = check_endpoint(endpoint)
-    template_path = Path(template_path)
+    template_path = Path(template_path) if template_path else default_template()
     root = template_path.resolve().parent
     template = load_template(template_path)
     client = _clients(endpoint)

@@ -85,7 +85,7 @@ def success_notification(
     lines += [
         f"Remediation records this run: {remediations.get('fetched', 0):,} "
         f"({remediations.get('discovered', 0):,} new)",
-        f"Open findings past their SLA deadline: {breaches:,}",
+        f"Open findings past their SLA deadline on {run_date}: {breaches:,}",
         f"Rejected records: {rejected:,}"
         + (" (kept with their reasons in the lake's rejects table)" if rejected else ""),
         f"Duration: {duration}",
