@@ -119,7 +119,10 @@ def invoke(
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # What the handler prints (its logs, Powertools' metrics) goes to stderr, so stdout carries
+    # only the result; the loggers made at import keep the stream they saw then.
+    with contextlib.redirect_stdout(sys.stderr):
+        spec.loader.exec_module(module)
     handler = getattr(module, attribute, None)
     if not callable(handler):
         raise InvokeError(f"{source} has no callable {attribute!r}.")
