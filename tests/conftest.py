@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -37,6 +38,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> 
         "AWS_LAMBDA_RUNTIME_API",
     ):
         monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):  # and any other setting of this package
+        if name.startswith("VANTA_"):
+            monkeypatch.delenv(name, raising=False)
     # AWS SDK calls can only reach a local emulator that a test starts itself.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

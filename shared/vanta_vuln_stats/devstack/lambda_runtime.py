@@ -344,6 +344,7 @@ class _SharedEnvironment:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owners: dict[str, tuple[str, str]] = {}  # key -> (value, function arn)
+        self._before: dict[str, str | None] = {}  # what each key held before a function set it
 
     def apply(self, function_arn: str, variables: Mapping[str, str], live: Callable[..., Any]):
         with self._lock:
@@ -360,11 +361,19 @@ class _SharedEnvironment:
                             "every function must give it the same value"
                         )
             for key, value in variables.items():
+                self._before.setdefault(key, os.environ.get(key))
                 self._owners[key] = (str(value), function_arn)
                 os.environ[key] = str(value)
 
     def clear(self) -> None:
+        """Forget the functions and give the process its own environment back."""
         with self._lock:
+            for key, value in self._before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._before.clear()
             self._owners.clear()
 
 
