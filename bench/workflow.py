@@ -12,6 +12,7 @@ and what the run left in S3. docs/COST.md turns these numbers into a monthly bil
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ class FunctionUse:
     invocations: int = 0
     billed_ms: int = 0
     memory_mb: int = 0
+    log_bytes: int = 0
+    metrics: set[tuple[str, str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
 
     @property
     def gb_seconds(self) -> float:
@@ -59,6 +62,7 @@ class Measured:
     payload: Payload
     objects: dict[str, tuple[int, int]]  # first key segment -> (objects, bytes)
     versions: int
+    alone: FunctionUse  # WriteParquet's batches invoked again, one at a time
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -127,9 +131,29 @@ def _transitions_and_payload(sfn: Any, arn: str) -> tuple[dict[str, int], Payloa
     return entered, largest
 
 
+def _metrics(message: str) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """The custom metrics an embedded-metric-format log line creates in CloudWatch: one per
+    namespace, name and set of dimension values."""
+    if not message.startswith("{") or '"_aws"' not in message:
+        return set()
+    try:
+        document = json.loads(message)
+        directives = document["_aws"]["CloudWatchMetrics"]
+    except (ValueError, KeyError, TypeError):
+        return set()
+    found = set()
+    for directive in directives:
+        for dimensions in directive.get("Dimensions") or [[]]:
+            values = tuple(sorted((d, str(document.get(d))) for d in dimensions))
+            for metric in directive.get("Metrics", []):
+                found.add((directive.get("Namespace", ""), metric["Name"], values))
+    return found
+
+
 def _function_use(logs: Any, names: dict[str, str]) -> dict[str, FunctionUse]:
     """Invocations, billed milliseconds and configured memory from each function's REPORT
-    lines in CloudWatch Logs."""
+    lines in CloudWatch Logs; the bytes its log events ingest (message + 26 bytes each, as
+    CloudWatch counts them) and the custom metrics its embedded-metric lines create."""
     found: dict[str, FunctionUse] = {}
     for logical_id, name in names.items():
         use = FunctionUse()
@@ -138,6 +162,8 @@ def _function_use(logs: Any, names: dict[str, str]) -> dict[str, FunctionUse]:
             while True:
                 page = logs.filter_log_events(**kwargs)
                 for event in page["events"]:
+                    use.log_bytes += len(event["message"].encode()) + 26
+                    use.metrics |= _metrics(event["message"])
                     match = REPORT_LINE.match(event["message"])
                     if match:
                         use.invocations += 1
@@ -212,6 +238,9 @@ def measure(records: int) -> Measured:
             map_items += int(described["executionCounts"]["total"])
         functions = _function_use(boto3.client("logs"), outputs["functions"])
         objects, versions = _objects(boto3.client("s3"), outputs["bucket"])
+        alone = _write_batches_alone(
+            boto3.client("s3"), boto3.client("lambda"), outputs, report.output or {}
+        )
         if report.output is None:
             notes.append(f"the execution ended {report.status}: {report.error} {report.cause}")
     return Measured(
@@ -226,8 +255,38 @@ def measure(records: int) -> Measured:
         payload=payload,
         objects=objects,
         versions=versions,
+        alone=alone,
         notes=notes,
     )
+
+
+def _write_batches_alone(
+    s3: Any, lambda_: Any, outputs: dict[str, Any], output: dict[str, Any]
+) -> FunctionUse:
+    """Every WriteParquet batch of the run invoked again, one at a time (the Map ran them at
+    once on this machine's two cores, which stretches each one's duration). A batch rewrites
+    the same objects, so the committed day is unchanged."""
+    use = FunctionUse()
+    plan = output.get("plan")
+    if not plan:
+        return use
+    batches = json.loads(s3.get_object(Bucket=plan["bucket"], Key=plan["key"])["Body"].read())
+    for batch in batches:
+        response = lambda_.invoke(
+            FunctionName=outputs["functions"]["WriteParquetFunction"],
+            Payload=json.dumps({"run": output["run"], "batch": batch}).encode(),
+            LogType="Tail",
+        )
+        if response.get("FunctionError"):
+            raise RuntimeError(response["Payload"].read().decode())
+        tail = base64.b64decode(response.get("LogResult") or b"").decode(errors="replace")
+        for line in tail.splitlines():
+            match = REPORT_LINE.match(line)
+            if match:
+                use.invocations += 1
+                use.billed_ms += int(match[1])
+                use.memory_mb = int(match[2])
+    return use
 
 
 def _defaults() -> dict[str, Any]:
@@ -324,6 +383,32 @@ def results(m: Measured) -> list[Result]:
                 f"{use.invocations} x, {use.billed_ms / 1000:,.1f} s billed at {use.memory_mb} MB",
             )
         )
+    write = m.functions.get("WriteParquetFunction")
+    if write and m.alone.invocations:
+        rows.append(
+            Result(
+                "  WriteParquet, its batches invoked again one at a time",
+                f"{m.alone.gb_seconds:,.2f} GB-s",
+                "",
+                None,
+                f"{m.alone.invocations} x, {m.alone.billed_ms / 1000:,.1f} s billed "
+                f"(in the Map, {write.billed_ms / 1000:,.1f} s: up to 10 at once on 2 cores)",
+            )
+        )
+    log_bytes = sum(u.log_bytes for u in m.functions.values())
+    metrics = set().union(*(u.metrics for u in m.functions.values()))
+    rows.append(
+        Result(
+            "CloudWatch: log bytes ingested / custom metrics created",
+            f"{log_bytes / 1e6:.2f} MB / {len(metrics)}",
+            "",
+            None,
+            "logs: every event of the run's functions, message + 26 bytes; metrics: distinct "
+            "namespace, name and dimension values in the embedded-metric lines ("
+            + ", ".join(sorted({name for _, name, _ in metrics}))
+            + ")",
+        )
+    )
     rows.append(
         Result(
             "Largest state input or output",
