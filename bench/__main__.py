@@ -679,6 +679,14 @@ def bench_handler_imports() -> list[Result]:
     return measure()
 
 
+def bench_workflow() -> list[Result]:
+    """One daily sync through the workflow deployed in emulated AWS: transitions, Lambda
+    GB-seconds, payloads and the lake it leaves (docs/COST.md prices them)."""
+    from bench.workflow import bench_workflow as measure
+
+    return measure()
+
+
 def _machine() -> str:
     memory = ""
     try:
@@ -808,6 +816,19 @@ NOTES = """\
   The floor is `import boto3, httpx, aws_lambda_powertools, jsonschema` timed the same way; the
   result is the whole minus the floor. The X-Ray SDK is shown on its own line: the handlers load
   it only in Lambda with tracing on.
+- **Workflow** (bench/workflow.py): template.yaml deployed into emulated AWS (moto server, the
+  in-process Lambda runtime) with its default FetchPageBudget and WriteBatchRecords and
+  `RequestsPerMinute` 0; the simulator in this process (no faults, no rate limit) serves the
+  tenant; one execution `sync-<date>`, timed from its start to its end as seen by polling.
+  Transitions: the states the execution's history enters, plus the Distributed Map's child
+  executions (moto runs them but does not list them, so their count comes from
+  `describe_map_run` times the item processor's states, with WriteParquet's retries added).
+  GB-seconds: Billed Duration (rounded up to the ms, as Lambda does) x the configured Memory
+  Size from each REPORT line the runtime writes to `/aws/lambda/<name>`; the handlers share
+  this machine's two cores and one interpreter lock with moto and the simulator, and the fetch
+  is not paced, so FetchPages' time here is not its time against Vanta (docs/COST.md adds the
+  pacing). Payload: the largest input or output of any history event. S3: the bucket's current
+  objects by top-level prefix, and every object version written. docs/COST.md prices the run.
 
 ## What limits each number (read with the table above)
 
@@ -839,6 +860,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "queries": bench_queries,
     "layers": bench_layers,
     "handler_imports": bench_handler_imports,
+    "workflow": bench_workflow,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -109,6 +110,14 @@ def test_logs_reach_cloudwatch_logs(aws: EmulatedAws) -> None:
     assert "print from the handler" in lines
     assert any("log record from the handler: traceable" in line for line in lines)
     assert lines[-1].startswith("REPORT RequestId:")
+    # AWS's fields, which the workflow benchmark reads to bill GB-seconds.
+    report = re.fullmatch(
+        r"REPORT RequestId: \S+\tDuration: ([\d.]+) ms\tBilled Duration: (\d+) ms\t"
+        r"Memory Size: (\d+) MB",
+        lines[-1],
+    )
+    assert report is not None, lines[-1]
+    assert 0 <= int(report[2]) - float(report[1]) < 1.01  # rounded up to the next ms
 
 
 def test_functions_that_disagree_on_a_variable_fail_clearly(aws: EmulatedAws) -> None:

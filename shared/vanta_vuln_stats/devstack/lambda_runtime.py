@@ -33,6 +33,7 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -471,7 +472,7 @@ def _invoke_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
         print(f"END RequestId: {request_id}")
         print(
             f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\t"
-            f"Billed Duration: {max(1, round(elapsed))} ms\t"
+            f"Billed Duration: {max(1, math.ceil(elapsed))} ms\t"
             f"Memory Size: {context.memory_limit_in_mb} MB"
         )
     finally:

@@ -126,6 +126,8 @@ def follow(
         if described["status"] in TERMINAL:
             events = _history(sfn, execution_arn)
             for event in events[seen:]:
+                if event["type"].endswith("StateEntered"):
+                    transitions += 1
                 line = _describe(event)
                 if line is not None:
                     steps.append(line)
