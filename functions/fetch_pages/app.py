@@ -14,11 +14,12 @@ from vanta_vuln_stats.pipeline.steps import FetchBudget, Run, fetch_pages
 @lambda_step("fetch_pages")
 def handler(event: dict, context: object) -> dict:
     run = Run.from_payload(event["run"])
-    budget = FetchBudget(
-        pages=step_settings().fetch_page_budget,
-        remaining_ms=context.get_remaining_time_in_millis,  # type: ignore[attr-defined]
-    )
     with vanta_client() as client:
+        budget = FetchBudget(
+            pages=step_settings().fetch_page_budget,
+            remaining_ms=context.get_remaining_time_in_millis,  # type: ignore[attr-defined]
+            requests_per_minute=client.requests_per_minute,
+        )
         state = fetch_pages(run, event["fetch"], client, budget)
         stats = client.stats
     metrics.add_metric("Pages", MetricUnit.Count, stats.pages)

@@ -9,7 +9,8 @@ from vanta_vuln_stats.pipeline.steps import Run, finalize
 def handler(event: dict, context: object) -> dict:
     result = finalize(Run.from_payload(event["run"]), event["fetch"], event["plan"])
     for resource, counts in result["counts"].items():
-        metrics.add_metric(f"{resource}.written", MetricUnit.Count, counts.get("written", 0))
-        metrics.add_metric(f"{resource}.rejected", MetricUnit.Count, counts.get("rejected", 0))
+        name = "".join(part.title() for part in resource.split("_"))
+        metrics.add_metric(f"{name}Written", MetricUnit.Count, counts.get("written", 0))
+        metrics.add_metric(f"{name}Rejected", MetricUnit.Count, counts.get("rejected", 0))
     metrics.add_metric("BytesWritten", MetricUnit.Bytes, result["bytes_written"])
     return result

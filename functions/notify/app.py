@@ -8,6 +8,7 @@ from vanta_vuln_stats.pipeline.notify import (
     send,
     slack_webhook_url,
     success_notification,
+    sync_seconds,
 )
 from vanta_vuln_stats.pipeline.objects import ObjectStore
 
@@ -19,6 +20,7 @@ def handler(event: dict, context: object) -> dict:
         store = ObjectStore(event["run"]["lake"])
         summary = json.loads(store.read_bytes(event["result"]["summary"]))
         message = success_notification(summary, event["catalog"])
+        metrics.add_metric("SyncSeconds", MetricUnit.Seconds, sync_seconds(summary))
     else:
         message = failure_notification(
             event["execution"], event["failed_step"], event["error"], event["state"]

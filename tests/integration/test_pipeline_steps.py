@@ -190,3 +190,18 @@ def test_a_repeated_fetch_rewrites_the_same_chunk(tmp_path) -> None:
     assert again["cursor"] == first["cursor"] and again["chunk"] == first["chunk"] == 1
     assert gzip.decompress(key.read_bytes()) == gzip.decompress(data)
     assert sorted(p.name for p in key.parent.iterdir()) == ["chunk-00000.json.gz"]
+
+
+def test_a_paced_fetch_sends_a_minute_of_requests_then_asks_the_workflow_to_wait(
+    tmp_path,
+) -> None:
+    lake = tmp_path / "lake"
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        state = steps.prepare({}, execution="t", started_at="2026-11-01T06:00:00Z", lake=str(lake))
+        run = steps.Run.from_payload(state["run"])
+        budget = steps.FetchBudget(pages=300, requests_per_minute=7)
+        first = steps.fetch_pages(run, state["fetch"], client, budget)
+        requests = len([r for r in sim.request_log if r.path.startswith("/v1/")])
+    assert first["counts"]["vulnerabilities"]["pages"] == 7 == requests
+    assert 50 <= first["wait_seconds"] <= 60
+    assert not first["done"]

@@ -43,7 +43,7 @@ def _describe(event: dict[str, Any]) -> str | None:
         return f"-> {name}"
     if kind in {"TaskStateExited", "MapStateExited"} and name:
         return f"   {name}: {_outcome(name, details.get('output'))}"
-    if kind in {"SucceedStateEntered", "FailStateEntered"} and name:
+    if kind in {"SucceedStateEntered", "FailStateEntered", "WaitStateEntered"} and name:
         return f"-> {name}"
     if kind in {"LambdaFunctionFailed", "TaskFailed", "MapRunFailed"}:
         return f"   ! {details.get('error', kind)}: {_short(details.get('cause'))}"

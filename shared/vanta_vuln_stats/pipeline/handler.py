@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+# Most steps publish no metric of their own (Lambda's cover them); that is not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "vanta-vuln-stats"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "VantaVulnStats"))
@@ -116,20 +119,17 @@ def lambda_step(
     ) -> Callable[..., dict[str, Any]]:
         @functools.wraps(function)
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            started = time.perf_counter()
             logger.append_keys(step=step)
             logger.set_correlation_id(_execution(event))
-            metrics.add_dimension(name="step", value=step)
-            metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
             validate(step, "input", event)
             result = function(event, context)
             validate(step, "output", result)
-            seconds = time.perf_counter() - started
-            metrics.add_metric(name="StepDuration", unit=MetricUnit.Seconds, value=seconds)
             return result
 
         traced = tracer.capture_lambda_handler(run, capture_response=False) if tracer else run
-        measured = metrics.log_metrics(traced, capture_cold_start_metric=True)
+        # Lambda's own metrics count invocations, errors and durations per function; these
+        # are the sync's (each custom metric is billed, docs/COST.md).
+        measured = metrics.log_metrics(traced)
         handler = logger.inject_lambda_context(measured, clear_state=True)
         _route_library_logs()
         return handler

@@ -35,6 +35,13 @@ class Notification:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+def sync_seconds(summary: Mapping[str, Any]) -> float:
+    """From the execution's start to the commit."""
+    start = parse_timestamp(summary["started_at"])
+    end = parse_timestamp(summary["finished_at"])
+    return max(0.0, (end - start).total_seconds())
+
+
 def _duration(started_at: str | None, finished_at: str | None = None) -> str:
     if not started_at:
         return "unknown"

@@ -76,6 +76,7 @@ FETCH = _object(
         "chunk": COUNT,
         "done": {"type": "boolean"},
         "invocations": COUNT,
+        "wait_seconds": {"type": "integer", "minimum": 0, "maximum": 900},
         "counts": {
             "type": "object",
             "propertyNames": {"enum": RESOURCES},

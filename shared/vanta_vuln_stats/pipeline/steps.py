@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ DEFAULT_BATCH_RECORDS = 50_000
 # remediation recorded late is not missed; one seen twice is the same row).
 WATERMARK_OVERLAP = timedelta(days=1)
 NEW_CRITICALS_LISTED = 10
+PACE_WINDOW_SECONDS = 60.0
 
 
 class StepError(VantaVulnStatsError):
@@ -195,6 +197,7 @@ def initial_fetch_state(run: Run) -> dict[str, Any]:
         "chunk": 0,
         "done": False,
         "invocations": 0,
+        "wait_seconds": 0,
         "counts": {r.value: {"fetched": 0, "pages": 0, "chunks": 0} for r in run.resources},
     }
 
@@ -206,14 +209,32 @@ def initial_fetch_state(run: Run) -> dict[str, Any]:
 @dataclass
 class FetchBudget:
     """When one fetch invocation hands its cursor back: after ``pages`` pages, or when
-    ``remaining_ms()`` falls under ``margin_ms`` (the Lambda's time left)."""
+    ``remaining_ms()`` falls under ``margin_ms`` (the Lambda's time left).
+
+    With ``requests_per_minute`` (the API's budget, 50 for Vanta) an invocation sends at most
+    that many page requests and then asks the workflow to wait out the rest of the minute
+    (``wait_seconds`` in the fetch state; a Wait state, which costs nothing, instead of a
+    Lambda sleeping in the client's pacer)."""
 
     pages: int = DEFAULT_PAGE_BUDGET
     remaining_ms: Callable[[], int] = lambda: 10**9
     margin_ms: int = SAFETY_MARGIN_MS
+    requests_per_minute: int | None = None
+
+    @property
+    def page_limit(self) -> int:
+        if self.requests_per_minute:
+            return max(1, min(self.pages, self.requests_per_minute))
+        return self.pages
 
     def spent(self, pages: int) -> bool:
-        return pages >= self.pages or self.remaining_ms() < self.margin_ms
+        return pages >= self.page_limit or self.remaining_ms() < self.margin_ms
+
+    def wait_after(self, elapsed: float) -> int:
+        """Seconds the workflow waits before the next call (0 without pacing)."""
+        if not self.requests_per_minute:
+            return 0
+        return max(0, math.ceil(PACE_WINDOW_SECONDS - elapsed))
 
 
 def fetch_params(client: VantaClient, run: Run, resource: Resource) -> dict[str, object]:
@@ -240,6 +261,7 @@ def fetch_pages(
 
     from vanta_vuln_stats.storage.lake.store import backup_lines
 
+    started = time.monotonic()
     store = run.store()
     state = json.loads(json.dumps(state))  # a copy: the input is never changed
     counts = state["counts"]
@@ -289,6 +311,7 @@ def fetch_pages(
             state.update(resource=order[position].value, cursor=None, chunk=0)
         if budget.spent(pages_here):
             break
+    state["wait_seconds"] = 0 if state["done"] else budget.wait_after(time.monotonic() - started)
     log.info(
         "fetch %d: %d pages this time; now at %s%s",
         state["invocations"],
@@ -327,12 +350,14 @@ def plan_chunks(
     if not fetch.get("done"):
         raise StepError("The fetch has not finished; there is nothing to plan yet.")
     store = run.store()
-    per_batch = max(1, batch_records // (CHUNK_PAGES * 100))
     batches: list[dict[str, Any]] = []
     for resource in run.resources:
         # Only the chunks the final fetch state counts: a chunk numbered beyond them was left by
         # an attempt that was retried, and is not part of the run.
-        written = int(fetch["counts"].get(resource.value, {}).get("chunks", 0))
+        counts = fetch["counts"].get(resource.value, {})
+        written = int(counts.get("chunks", 0))
+        per_chunk = int(counts.get("fetched", 0)) / written if written else 1
+        per_batch = max(1, int(batch_records // max(per_chunk, 1)))
         keys = [chunk_key(run.run_id, resource, n) for n in range(written)]
         for part, start in enumerate(range(0, len(keys), per_batch)):
             batches.append(
