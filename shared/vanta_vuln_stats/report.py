@@ -153,28 +153,46 @@ def _sync(
 
     client = client_from_settings(settings, credentials)
     show_progress = not args.no_progress and err.is_terminal
+    # Into a lake alone, the sync runs the pipeline's steps, as the scheduled workflow does.
+    lake = settings.storage_backend in ("s3", "lake")
     try:
         with client, _progress(err, enabled=show_progress, verbose=args.verbose) as progress:
-            result = run_sync(
-                client,
-                store,
-                batch_size=settings.batch_size,
-                progress=progress,
-                expected=expected,
-                run_date=run_date,
-            )
+            if lake:
+                from vanta_vuln_stats.pipeline.local import sync_lake
+
+                result = sync_lake(
+                    client,
+                    store.location.uri,  # type: ignore[attr-defined]
+                    run_date=run_date,
+                    progress=progress,
+                    expected=expected,
+                )
+            else:
+                result = run_sync(
+                    client,
+                    store,
+                    batch_size=settings.batch_size,
+                    progress=progress,
+                    expected=expected,
+                    run_date=run_date,
+                )
     except SyncInterrupted as exc:
-        err.print("Sync interrupted. " + _kept(exc.summary))
+        err.print("Sync interrupted. " + _kept(exc.summary, lake=lake))
         raise
     except SyncFailed as exc:
-        err.print(_kept(exc.summary))
+        err.print(_kept(exc.summary, lake=lake))
         raise
     _print_sync_summary(
         result, client.stats, err, kept_in_lake=settings.storage_backend in ("s3", "lake")
     )
 
 
-def _kept(summary: SyncSummary) -> str:
+def _kept(summary: SyncSummary | None, *, lake: bool = False) -> str:
+    if lake or summary is None:
+        return (
+            "Nothing of this run was committed: the lake is as it was before it (the run's "
+            "sync_history row says why). Sync again to complete it."
+        )
     return (
         f"Kept {summary.stored:,} records stored before it stopped "
         f"({summary.discovered:,} new vulnerabilities); the next sync completes the rest."

@@ -165,3 +165,44 @@ def test_an_empty_lake_with_use_cache_says_so(tmp_path) -> None:
     result = run_cli("--use-cache", "--storage-backend", "lake", "--lake", str(tmp_path / "x"))
     assert result.code == 2
     assert "holds no synced data yet" in result.err
+
+
+def test_a_lake_sync_that_fails_commits_nothing_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    # Given an API that fails for good from its fourth page on
+    config = SimulatorConfig(
+        records=800,
+        seed=9,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        rate_limit=0,
+        as_of=DAY1,
+        faults=FaultConfig(error_burst_pages=frozenset({4}), error_burst_count=1000),
+    )
+    monkeypatch.setenv("VANTA_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("VANTA_CLIENT_SECRET", CLIENT_SECRET)
+    lake = tmp_path / "lake"
+    with VantaSimulator(config) as failing:
+        # When a sync into the lake runs the pipeline's steps and meets it
+        result = run_cli(
+            "--sync",
+            "--storage-backend",
+            "lake",
+            "--lake",
+            str(lake),
+            "--max-retries",
+            "1",
+            "--api-url",
+            failing.url,
+            "--requests-per-minute",
+            "0",
+            "--no-progress",
+        )
+    # Then it fails with one line, commits nothing and records why
+    assert result.code == 1
+    assert "Nothing of this run was committed" in result.err
+    assert "Traceback" not in result.err
+    with LakeStorage(str(lake)) as store:
+        assert store.manifests() == {}
+        (run,) = store.sync_history()
+    assert run.status == "failed"
+    assert run.counts(Resource.VULNERABILITIES).fetched == 300

@@ -114,6 +114,18 @@ class ObjectStore:
             if not path.name.endswith(".tmp"):
                 yield path.relative_to(self.root).as_posix(), path.stat().st_size
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete ``keys`` (S3: DeleteObjects, 1,000 a call)."""
+        if not self.is_s3:
+            for key in keys:
+                self.delete(key)
+            return
+        for start in range(0, len(keys), 1000):
+            objects = [{"Key": self.object_key(k)} for k in keys[start : start + 1000]]
+            self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+
     def open_multipart(self, key: str) -> _Upload:
         """A writer that streams a large object (the run's backup) without holding it whole."""
         return _Upload(self, key)

@@ -257,15 +257,43 @@ def fetch_pages(
     """Walk from ``state``'s resource and cursor until the budget is spent or every resource is
     done; each ``chunk_pages`` pages (and the last pages) become one raw chunk. Returns the next
     state: the resource, its cursor and next chunk number, ``done``, and the counts."""
-    import orjson
-
-    from vanta_vuln_stats.storage.lake.store import backup_lines
 
     started = time.monotonic()
     store = run.store()
     state = json.loads(json.dumps(state))  # a copy: the input is never changed
-    counts = state["counts"]
     state["invocations"] = state.get("invocations", 0) + 1
+    try:
+        _walk(run, state, client, budget, store, chunk_pages, on_page)
+    except BaseException as exc:
+        # How far this call got, for whoever records the failure (not for the workflow,
+        # whose retry starts again from the input state).
+        exc.fetch_state = state  # type: ignore[attr-defined]
+        raise
+    state["wait_seconds"] = 0 if state["done"] else budget.wait_after(time.monotonic() - started)
+    log.info(
+        "fetch %d: now at %s%s",
+        state["invocations"],
+        state["resource"],
+        " (done)" if state["done"] else "",
+    )
+    return state
+
+
+def _walk(
+    run: Run,
+    state: dict[str, Any],
+    client: VantaClient,
+    budget: FetchBudget,
+    store: ObjectStore,
+    chunk_pages: int,
+    on_page: Callable[[Resource, int], None] | None,
+) -> None:
+    """The pages of the walk, chunk by chunk, updating ``state`` as they are written."""
+    import orjson
+
+    from vanta_vuln_stats.storage.lake.store import backup_lines
+
+    counts = state["counts"]
     order = list(run.resources)
     pages_here = 0
     while not state["done"]:
@@ -311,15 +339,6 @@ def fetch_pages(
             state.update(resource=order[position].value, cursor=None, chunk=0)
         if budget.spent(pages_here):
             break
-    state["wait_seconds"] = 0 if state["done"] else budget.wait_after(time.monotonic() - started)
-    log.info(
-        "fetch %d: %d pages this time; now at %s%s",
-        state["invocations"],
-        pages_here,
-        state["resource"],
-        " (done)" if state["done"] else "",
-    )
-    return state
 
 
 # ------------------------------------------------------------------------------------------
@@ -444,6 +463,10 @@ def finalize(run: Run, fetch: Mapping[str, Any], plan: Mapping[str, Any]) -> dic
 
     started = time.perf_counter()
     store = run.store()
+    summary_key = f"{run_prefix(run.run_id)}/summary.json"
+    done = _committed_result(store, run, summary_key)
+    if done is not None:  # a repeat after this run committed (a retried invocation)
+        return done
     batches = json.loads(store.read_bytes(f"{run_prefix(run.run_id)}/plan.json"))
     files: dict[str, list[dict[str, Any]]] = {}
     stored: dict[Resource, int] = {r: 0 for r in run.resources}
@@ -519,9 +542,26 @@ def finalize(run: Run, fetch: Mapping[str, Any], plan: Mapping[str, Any]) -> dic
         "status": summary.status,
         **details,
     }
-    summary_key = f"{run_prefix(run.run_id)}/summary.json"
-    store.write_bytes(summary_key, json.dumps(summary_doc, default=str).encode())
     result["summary"] = summary_key
+    store.write_bytes(
+        summary_key, json.dumps({**summary_doc, "result": result}, default=str).encode()
+    )
+    # The raw chunks are in the backup now; the run's small files (run, plan, summary) stay.
+    store.delete_many(
+        [key for b in batches for key in b["chunks"]]
+        + [part_result_key(run.run_id, Resource(b["resource"]), int(b["part"])) for b in batches]
+    )
+    return result
+
+
+def _committed_result(store: ObjectStore, run: Run, summary_key: str) -> dict[str, Any] | None:
+    """The result of this run's finalize when it has committed already, else None."""
+    from vanta_vuln_stats.storage.lake.store import read_manifest
+
+    manifest = read_manifest(store, run.run_date)
+    if manifest is None or manifest.run_id != run.run_id or not store.exists(summary_key):
+        return None
+    result: dict[str, Any] = json.loads(store.read_bytes(summary_key))["result"]
     return result
 
 
