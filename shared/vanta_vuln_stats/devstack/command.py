@@ -67,8 +67,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stored in the credentials secret (default: $VANTA_CLIENT_SECRET)",
     )
     deploy.add_argument("--slack-webhook-url", default=None, help="stored in the Slack secret")
-    deploy.add_argument("--fetch-page-budget", type=int, default=None, metavar="N")
-    deploy.add_argument("--write-batch-records", type=int, default=None, metavar="N")
+    deploy.add_argument(
+        "--fetch-page-budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the stack parameter FetchPageBudget (most pages per FetchPages call)",
+    )
+    deploy.add_argument(
+        "--write-batch-records",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the stack parameter WriteBatchRecords (records per WriteParquet batch)",
+    )
+    deploy.add_argument(
+        "--requests-per-minute",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the stack parameter RequestsPerMinute (default 50, Vanta's budget; 0 = no "
+        "pacing, for a simulator without a rate limit)",
+    )
     deploy.add_argument(
         "--template", default="template.yaml", help="the SAM template (default: %(default)s)"
     )
@@ -137,6 +157,11 @@ def run_deploy(args: argparse.Namespace) -> int:
         fetch_page_budget=args.fetch_page_budget,
         write_batch_records=args.write_batch_records,
         template_path=Path(args.template),
+        parameters=(
+            {"RequestsPerMinute": args.requests_per_minute}
+            if args.requests_per_minute is not None
+            else None
+        ),
     )
     print(json.dumps(result, sort_keys=True), flush=True)
     return 0
