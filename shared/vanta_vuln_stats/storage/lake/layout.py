@@ -26,6 +26,7 @@ Under the lake's root (a directory or ``s3://bucket/prefix``), for a run date ``
                                                 with its size, the counts. Present = committed.
     _migrations/RUNID.json                      a migration from a SQLite store: its source, the
                                                 source's checksums per table, every key it wrote
+    raw/run=RUNID/...                           a pipeline run's working files (pipeline/steps.py)
 
 Part names depend only on (resource, run date, chunk number), so writing a chunk again replaces
 it and a re-run of a day leaves the same names. Partition directories use Hive's ``key=value``
