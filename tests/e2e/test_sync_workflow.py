@@ -182,8 +182,14 @@ def test_a_faulty_first_day_syncs_exactly(stack: Stack) -> None:
     assert sum(entry["rows"] for entry in rejects) == sum(c["rejected"] for c in counts.values())
     # Every table's partition for the day is registered.
     database = stack.outputs["glue_database"]
-    for table in ("vanta_vulnerabilities", "vanta_vulnerability_history", "vanta_sync_history"):
-        assert _values(DAY1) in _partitions(database, table)
+    for table in (
+        "vanta_vulnerabilities",
+        "vanta_vulnerability_remediations",
+        "vanta_vulnerable_assets",
+        "vanta_vulnerability_history",
+        "vanta_sync_history",
+    ):
+        assert _values(DAY1) in _partitions(database, table), table
     # The email (through SQS) and the Slack message carry the counts.
     (message,) = stack.inbox.messages(expect=1)
     vulns = counts["vulnerabilities"]

@@ -20,6 +20,7 @@ from vanta_vuln_stats.devstack.simulator import (
     VantaSimulator,
 )
 from vanta_vuln_stats.model.fields import Resource
+from vanta_vuln_stats.model.records import parse_timestamp
 from vanta_vuln_stats.pipeline import steps
 from vanta_vuln_stats.pipeline.local import run_workflow
 from vanta_vuln_stats.pipeline.sync import run_sync
@@ -205,3 +206,48 @@ def test_a_paced_fetch_sends_a_minute_of_requests_then_asks_the_workflow_to_wait
     assert first["counts"]["vulnerabilities"]["pages"] == 7 == requests
     assert 50 <= first["wait_seconds"] <= 60
     assert not first["done"]
+
+
+def test_an_incremental_run_fetches_remediations_since_the_last_good_run(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    day2 = BASE_DATE + timedelta(days=1)
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        first = run_workflow(client, str(lake), run_date=BASE_DATE, started_at=_at(BASE_DATE))
+        sim.set_as_of(day2)
+        second = run_workflow(
+            client,
+            str(lake),
+            run_date=day2,
+            request={"mode": "incremental"},
+            started_at=_at(day2),
+        )
+        since = parse_timestamp(second["run"]["watermarks"]["vulnerability_remediations"])
+        expected = [
+            record
+            for record, _ in sim.tenant.iter_served(
+                Resource.VULNERABILITY_REMEDIATIONS,
+                as_of=day2,
+                params={"remediatedAfterDate": since.isoformat().replace("+00:00", "Z")},
+                malformed_rate=MALFORMED,
+            )
+        ]
+    # The watermark is the first run's start, less a day of overlap
+    assert since == _at(BASE_DATE) - steps.WATERMARK_OVERLAP
+    full = first["result"]["counts"]["vulnerability_remediations"]["fetched"]
+    fetched = second["result"]["counts"]["vulnerability_remediations"]["fetched"]
+    assert fetched == len(expected) < full
+    # Remediation records are facts: the state keeps the ones not fetched again
+    import pyarrow.parquet as pq
+
+    state = pq.read_table(
+        lake / layout.state_key(Resource.VULNERABILITY_REMEDIATIONS, day2), columns=["id"]
+    )
+    assert state.num_rows >= first["result"]["counts"]["vulnerability_remediations"]["written"]
+    # Vulnerabilities are fetched whole either way
+    assert second["result"]["counts"]["vulnerabilities"]["fetched"] > 0
+
+
+def _at(day):
+    from datetime import UTC, datetime, time
+
+    return datetime.combine(day, time(6), UTC)
