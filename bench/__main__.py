@@ -664,6 +664,54 @@ def bench_lake_write(workdir: Path) -> list[Result]:
     ]
 
 
+def bench_write_parquet_memory(workdir: Path) -> list[Result]:
+    """WriteParquet's peak memory for a batch of one raw chunk (10,000 records) and of five (the
+    template's WriteBatchRecords default), against its MemorySize in template.yaml."""
+    from bench.write_memory import measure
+
+    found = measure(workdir)
+    memory, per = int(found["memory_mb"]), int(found["chunk_records"])
+    labels = {"vulnerabilities": "vulnerabilities", "vulnerability_remediations": "remediations"}
+    results = []
+    by_resource: dict[str, dict[int, dict[str, float]]] = {}
+    for run in found["runs"]:
+        peak, base = run["peak_kb"] / 1024, run["baseline_kb"] / 1024
+        chunks, records = int(run["chunks"]), int(run["rows"]) + int(run["rejected"])
+        by_resource.setdefault(run["resource"], {})[chunks] = {"peak": peak, "base": base}
+        what = "one chunk" if chunks == 1 else f"{chunks} chunks"
+        results.append(
+            Result(
+                f"WriteParquet: {what} of {labels[run['resource']]} ({records:,} records), "
+                "peak RSS",
+                f"{peak:.0f} MB (+{peak - base:.0f} MB)",
+                f"< {memory} MB",
+                peak < memory,
+                f"baseline {base:.0f} MB after the handler's imports and pyarrow; write_batch "
+                f"{run['seconds']:.2f} s; {run['rows']:,} rows, {run['bytes'] / 1e6:.2f} MB of "
+                f"Parquet; {memory - peak:,.0f} MB ({(memory - peak) / memory:.0%}) of "
+                f"MemorySize to spare; VmHWM {run['peak_hwm_kb'] / 1024:.0f} MB",
+            )
+        )
+    chunks = int(found["chunks"])
+    for name, runs in by_resource.items():
+        one, many = runs[1], runs[chunks]
+        step = (many["peak"] - one["peak"]) / (chunks - 1)
+        fits = int((memory - one["peak"]) / step) + 1 if step > 0 else 0
+        gzip_mb = found["gzip_bytes"][name] / chunks / 1e6
+        results.append(
+            Result(
+                f"  each further chunk of {labels[name]}",
+                f"+{step:.0f} MB",
+                "",
+                None,
+                f"from {one['peak']:.0f} MB at one chunk to {many['peak']:.0f} MB at {chunks}; "
+                f"linearly, {memory} MB would hold about {fits:,} chunks ({fits * per:,} "
+                f"records) a batch; a chunk is {gzip_mb:.1f} MB of gzip NDJSON",
+            )
+        )
+    return results
+
+
 def bench_layers(workdir: Path) -> list[Result]:
     """Both Lambda layers built with shared/Makefile (as sam build does), and each function with
     its layers, unzipped."""
@@ -796,6 +844,19 @@ NOTES = """\
   one zstd Parquet file (CPU time, as the two cores are shared), best of three; the row path
   once. Peak memory is that process's peak RSS for one chunk (interpreter, pyarrow, the parsed
   records, the table and the writer).
+- **WriteParquet memory** (bench/write_memory.py): one prepared run in a local lake directory
+  holds raw chunks of 10,000 simulator records per resource, written as FetchPages writes them
+  (pages of 100 as `{"resource":...,"record":...}` backup lines, gzip level 1, at
+  `steps.chunk_key`); not scaled by `BENCH_SCALE`, as a chunk is always about 10,000 records.
+  Each batch (one chunk; five, the template's WriteBatchRecords of 50,000) runs
+  `steps.write_batch` in a fresh interpreter that first imports `functions/write_parquet/app.py`
+  and `pyarrow`, `pyarrow.parquet`, `pyarrow.compute`: the baseline. Peak is `ru_maxrss` after
+  the call, the increase is over `ru_maxrss` at the baseline; VmHWM is shown as a check. The
+  interpreter is started through a small launcher process, because Linux carries the peak of
+  the process a program is exec'd from into its `ru_maxrss` (from this benchmark process it
+  would report hundreds of MB that are not the handler's). Against MemorySize from
+  template.yaml; in Lambda add the runtime's own few MB and boto3 with its S3 client (a local
+  lake needs neither), and the part is uploaded from the bytes already in memory.
 - **Named queries**: a lake of 30 committed days (one day of simulator records generated and
   normalised once, each day derived from it with vectorised changes, committed through
   `LakeStorage`) and a lake of one large day (the same records repeated under new ids); each
@@ -857,6 +918,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "legacy_store": bench_legacy_store,
     "lake": bench_lake,
     "lake_write": bench_lake_write,
+    "write_parquet_memory": bench_write_parquet_memory,
     "queries": bench_queries,
     "layers": bench_layers,
     "handler_imports": bench_handler_imports,
