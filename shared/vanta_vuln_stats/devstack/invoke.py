@@ -132,20 +132,14 @@ def invoke(
         memory_limit_in_mb=int(settings["MemorySize"]),
         timeout_seconds=float(settings["Timeout"]),
     )
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
+    from vanta_vuln_stats.devstack.workflow import environment
+
     try:
         # what the handler prints is log output: stderr, so stdout carries only the result
-        with contextlib.redirect_stdout(sys.stderr):
+        with environment(**env), contextlib.redirect_stdout(sys.stderr):
             return handler(event, context), False
     except Exception as exc:
         return error_payload(exc, context.aws_request_id), True
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def main(argv: list[str] | None = None) -> int:

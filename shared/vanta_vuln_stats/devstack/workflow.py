@@ -111,7 +111,9 @@ def follow(
     seen = 0
     steps: list[str] = []
     transitions = 0
-    while True:
+
+    def read_history() -> None:
+        nonlocal seen, transitions
         events = _history(sfn, execution_arn)
         for event in events[seen:]:
             if event["type"].endswith("StateEntered"):
@@ -122,17 +124,12 @@ def follow(
                 if on_step is not None:
                     on_step(line)
         seen = len(events)
+
+    while True:
+        read_history()
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] in TERMINAL:
-            events = _history(sfn, execution_arn)
-            for event in events[seen:]:
-                if event["type"].endswith("StateEntered"):
-                    transitions += 1
-                line = _describe(event)
-                if line is not None:
-                    steps.append(line)
-                    if on_step is not None:
-                        on_step(line)
+            read_history()  # the events written between the two reads
             break
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"{execution_arn} still running after {timeout:.0f} s")

@@ -35,6 +35,7 @@ from vanta_vuln_stats.errors import VantaVulnStatsError
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.model.records import parse_timestamp, timestamp_to_iso
 from vanta_vuln_stats.pipeline.objects import ObjectStore
+from vanta_vuln_stats.pipeline.sync import SYNC_ORDER
 from vanta_vuln_stats.storage.base import SyncRun, run_times
 from vanta_vuln_stats.storage.lake import layout
 
@@ -43,11 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYNC_ORDER: tuple[Resource, ...] = (
-    Resource.VULNERABILITIES,
-    Resource.VULNERABILITY_REMEDIATIONS,
-    Resource.VULNERABLE_ASSETS,
-)
 MODES = ("full", "incremental")
 # Pages per raw chunk: 100 pages of 100 records, about 10,000 records (2-4 MB of gzip).
 CHUNK_PAGES = 100
