@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_workflow_waits_between_paced_fetches(monkeypatch) -> None:
     monkeypatch.setattr(steps, "PACE_WINDOW_SECONDS", 1.0)
+    monkeypatch.setattr(steps, "PACE_MARGIN_SECONDS", 0.0)
     config = SimulatorConfig(
         records=400,
         seed=5,

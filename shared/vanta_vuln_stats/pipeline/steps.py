@@ -57,6 +57,9 @@ DEFAULT_BATCH_RECORDS = 50_000
 WATERMARK_OVERLAP = timedelta(days=1)
 NEW_CRITICALS_LISTED = 10
 PACE_WINDOW_SECONDS = 60.0
+# Added to the wait: the next call's first request must not fall inside the minute of this
+# call's first one (Lambda's start and the clock are not exact).
+PACE_MARGIN_SECONDS = 2.0
 
 
 class StepError(VantaVulnStatsError):
@@ -230,7 +233,7 @@ class FetchBudget:
         """Seconds the workflow waits before the next call (0 without pacing)."""
         if not self.requests_per_minute:
             return 0
-        return max(0, math.ceil(PACE_WINDOW_SECONDS - elapsed))
+        return max(0, math.ceil(PACE_WINDOW_SECONDS + PACE_MARGIN_SECONDS - elapsed))
 
 
 def fetch_params(client: VantaClient, run: Run, resource: Resource) -> dict[str, object]:
