@@ -251,3 +251,19 @@ def _at(day):
     from datetime import UTC, datetime, time
 
     return datetime.combine(day, time(6), UTC)
+
+
+def test_a_fetch_hands_its_cursor_back_when_its_time_runs_short(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    left = iter([600_000, 500_000, 119_000] + [0] * 100)  # ms left, as the Lambda context says
+    with VantaSimulator(_config()) as sim, _client(sim) as client:
+        state = steps.prepare({}, execution="t", started_at="2026-11-01T06:00:00Z", lake=str(lake))
+        run = steps.Run.from_payload(state["run"])
+        budget = steps.FetchBudget(pages=300, remaining_ms=lambda: next(left))
+        first = steps.fetch_pages(run, state["fetch"], client, budget)
+        rest = steps.fetch_pages(run, first, client, steps.FetchBudget(pages=1000))
+    # Under the two-minute margin after the third page: the pages so far are one chunk.
+    assert first["counts"]["vulnerabilities"]["pages"] == 3
+    assert first["chunk"] == 1 and first["cursor"] and not first["done"]
+    assert rest["done"]
+    assert rest["counts"]["vulnerabilities"]["fetched"] == RECORDS
