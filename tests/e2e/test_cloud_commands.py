@@ -2,14 +2,17 @@
 through ``cli.main``, against the stack of template.yaml deployed into emulated AWS with a small
 simulated tenant. The commands find everything from the stack's name, as on a real stack.
 
-The tests share one stack and run in order: a sync, the same day again, status, logs, the
-error cases, then a start without waiting (last, so nothing else sees it running)."""
+The tests share one stack per module (per worker, under xdist), on which the fixture has run
+the first day's sync through the CLI; each test holds on its own in any order: the ones that
+start executions use days of their own, or expect a re-run name."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,6 +40,7 @@ class Deployed:
     aws: EmulatedAws
     sim: VantaSimulator
     outputs: dict[str, Any]
+    first: tuple[int, str, str]  # exit code, stdout, stderr of the first day's trigger
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,12 @@ def deployed() -> Iterator[Deployed]:
             client_secret=SIMULATOR.client_secret,
             parameters={"RequestsPerMinute": 0},
         )
-        yield Deployed(aws, sim, outputs)
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err), pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AWS_ENDPOINT_URL", aws.url)
+            patch.setattr(cloud, "POLL_SECONDS", 0.2)
+            code = cli.main(["--stack-name", STACK, "--trigger-lambda-sync", "--run-date", DAY])
+        yield Deployed(aws, sim, outputs, (code, out.getvalue(), err.getvalue()))
 
 
 @pytest.fixture(autouse=True)
@@ -85,10 +94,8 @@ def test_outputs_of_the_deployed_stack(deployed: Deployed) -> None:
     assert {"VantaCredentialsSecretArn", "VantaTokenSecretArn"} <= set(outputs)
 
 
-def test_trigger_follows_the_execution_to_its_end(
-    deployed: Deployed, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = run(capsys, "--stack-name", STACK, "--trigger-lambda-sync", "--run-date", DAY)
+def test_trigger_follows_the_execution_to_its_end(deployed: Deployed) -> None:
+    code, out, err = deployed.first
     assert code == 0, err
     assert f"Started sync-{DAY} on {STACK}" in out
     for step in ("-> Prepare", "-> FetchPages", "-> WriteParquet", "-> Finalize"):
@@ -114,8 +121,7 @@ def test_status_lists_outputs_and_executions(
     assert code == 0, err
     assert f"Stack {STACK}: CREATE_COMPLETE" in out
     assert f"StateMachineArn: {deployed.outputs['state_machine_arn']}" in out
-    assert "Last executions (2):" in out
-    assert re.search(rf"^  sync-{DAY}-rerun-\d{{6}} +SUCCEEDED ", out, re.M)
+    assert re.search(r"^Last executions \([1-5]\):", out, re.M)
     assert re.search(
         rf"^  sync-{DAY} +SUCCEEDED .*vulnerabilities 300 fetched, 300 written", out, re.M
     )
@@ -129,9 +135,9 @@ def test_status_as_json(deployed: Deployed, capsys: pytest.CaptureFixture[str]) 
     assert data["stack"] == {"name": STACK, "status": "CREATE_COMPLETE"}
     assert data["outputs"]["StateMachineArn"] == deployed.outputs["state_machine_arn"]
     assert data["schedules"] == []  # the devstack has no Scheduler schedule
-    names = [row["name"] for row in data["executions"]]
-    assert names[1] == f"sync-{DAY}" and names[0].startswith(f"sync-{DAY}-rerun-")
-    first = data["executions"][1]
+    starts = [row["start"] for row in data["executions"]]
+    assert starts == sorted(starts, reverse=True)  # the newest first
+    (first,) = [row for row in data["executions"] if row["name"] == f"sync-{DAY}"]
     assert first["status"] == "SUCCEEDED"
     assert first["vulnerabilities_fetched"] == first["vulnerabilities_written"] == 300
     assert first["seconds"] > 0
@@ -177,6 +183,27 @@ def test_logs_follow_ends_on_ctrl_c(
     assert code == 0
     assert " prepare " in out
     assert "Traceback" not in err
+
+
+def test_a_failed_execution_exits_1_with_its_error_and_cause(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    day = (BASE_DATE + timedelta(days=2)).isoformat()
+    faults = f"{deployed.aws.url}/devstack/faults"
+    fault = {"function": "prepare", "times": -1, "error": "InvalidPayload", "message": "injected"}
+    httpx.post(faults, json=fault).raise_for_status()
+    try:
+        code, out, _ = run(
+            capsys, "--stack-name", STACK, "--trigger-lambda-sync", "--run-date", day
+        )
+    finally:
+        httpx.delete(faults).raise_for_status()
+    assert code == 1
+    assert re.search(rf"^sync-{day}: FAILED in ", out, re.M)
+    assert re.search(r"^  error: \S+", out, re.M)
+    assert re.search(r"^  cause: .*injected", out, re.M)
 
 
 @pytest.mark.parametrize(
