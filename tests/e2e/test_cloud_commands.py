@@ -144,6 +144,31 @@ def test_status_as_json(deployed: Deployed, capsys: pytest.CaptureFixture[str]) 
     assert data["alarms"] == []
 
 
+def test_status_shows_the_stacks_alarms_in_alarm(capsys: pytest.CaptureFixture[str]) -> None:
+    cloudwatch = boto3.client("cloudwatch")
+    for name in (f"{STACK}-SyncFailed", "other-stack-SyncFailed"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="VantaVulnStats",
+            MetricName="SyncFailed",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a sync failed")
+    try:
+        code, out, _ = run(capsys, "--stack-name", STACK, "--lambda-status")
+        assert code == 0
+        assert "Alarms in ALARM: 1" in out
+        assert re.search(rf"^  {STACK}-SyncFailed since \S+: a sync failed$", out, re.M)
+        code, out, _ = run(capsys, "--stack-name", STACK, "--lambda-status", "--format", "json")
+        assert [alarm["name"] for alarm in json.loads(out)["alarms"]] == [f"{STACK}-SyncFailed"]
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[f"{STACK}-SyncFailed", "other-stack-SyncFailed"])
+
+
 def test_logs_of_one_function(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         capsys, "--stack-name", STACK, "--lambda-logs", "--function", "fetch_pages"

@@ -118,3 +118,40 @@ def test_aws_errors() -> None:
     expected = "DescribeStacks failed: AccessDenied: not allowed"
     with pytest.raises(CloudError, match=expected), aws_errors("vvs"):
         raise denied
+
+
+def test_the_region_comes_from_the_flag_then_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vanta_vuln_stats.cloud.stack import clients
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert clients(None)("stepfunctions").meta.region_name == "eu-west-1"
+    assert clients("eu-central-1")("stepfunctions").meta.region_name == "eu-central-1"
+    monkeypatch.delenv("AWS_REGION")
+    assert clients(None)("stepfunctions").meta.region_name == "us-east-1"  # AWS_DEFAULT_REGION
+
+
+class _Scheduler:
+    def get_schedule(self, Name: str) -> dict:
+        if Name == "gone":
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "GetSchedule")
+        return {"State": "ENABLED", "ScheduleExpression": "cron(0 6 * * ? *)"}
+
+
+def test_schedules_found_and_missing_ones_skipped() -> None:
+    from vanta_vuln_stats.cloud.command import _schedules
+
+    stack = Stack(
+        name="vvs",
+        status="CREATE_COMPLETE",
+        outputs={},
+        schedules={"Daily": "vvs-daily", "Old": "gone"},
+        client=lambda service: _Scheduler(),
+    )
+    assert _schedules(stack) == [
+        {
+            "name": "vvs-daily",
+            "state": "ENABLED",
+            "expression": "cron(0 6 * * ? *)",
+            "timezone": None,
+        }
+    ]

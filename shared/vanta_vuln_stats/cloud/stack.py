@@ -82,10 +82,11 @@ class Stack:
 
 
 def clients(region: str | None) -> Callable[[str], Any]:
-    """A boto3 client factory for the region (else the SDK's own region settings)."""
+    """A boto3 client factory for the region: --aws-region, else AWS_REGION (which boto3 itself
+    does not read), else the SDK's own settings (AWS_DEFAULT_REGION, the profile)."""
     import boto3
 
-    session = boto3.session.Session(region_name=region or None)
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     cache: dict[str, Any] = {}
 
     def client(service: str) -> Any:
