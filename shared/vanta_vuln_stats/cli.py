@@ -5,7 +5,8 @@ meaning): sync from Vanta when asked or when there is no cache, then print stati
 filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator; ``catalog`` keeps
 the Glue catalog of a lake on S3; ``migrate`` moves a SQLite store into a Parquet lake;
 ``query`` runs the named SQL queries (query/command.py); ``devstack`` serves emulated AWS and
-deploys the stack into it (devstack/command.py).
+deploys the stack into it (devstack/command.py). ``--stack-name`` with ``--trigger-lambda-sync``,
+``--lambda-status`` or ``--lambda-logs`` works on a deployed stack (cloud/command.py).
 
 Errors are mapped to exit codes in one place (``main``): a user mistake prints one line and exits
 2, a failed sync exits 1, an interrupted one 130; tracebacks only with ``--verbose``.
@@ -36,6 +37,11 @@ Examples:
   vanta-vuln-stats --date-identified-start 2024-01-01 --cve CVE-2024-1234
   vanta-vuln-stats --status active --fixable --format csv
   vanta-vuln-stats --output stats.json --export-vulnerabilities vulns.json
+
+Deployed stack (--stack-name NAME or VANTA_STACK_NAME; region --aws-region or AWS_REGION):
+  vanta-vuln-stats --stack-name vvs --trigger-lambda-sync [--run-date 2024-06-01] [--no-wait]
+  vanta-vuln-stats --stack-name vvs --lambda-status [--format json]
+  vanta-vuln-stats --stack-name vvs --lambda-logs [--function fetch_pages] [--since 30m] [--follow]
 
 Credentials: the client id and the client secret are each taken from the first place
 that has it: --client-id / --client-secret, VANTA_CLIENT_ID / VANTA_CLIENT_SECRET, the
@@ -126,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(its VantaTokenSecretArn output): a sync here then shares the scheduled sync's token "
         "instead of revoking it (env VANTA_TOKEN_STORE; see docs/TROUBLESHOOTING.md)",
     )
-    source.add_argument("--aws-region", metavar="REGION", help="AWS region of --secret-id")
+    source.add_argument(
+        "--aws-region", metavar="REGION", help="AWS region of --secret-id and of --stack-name"
+    )
     source.add_argument(
         "--api-url",
         metavar="URL",
@@ -269,7 +277,22 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--verbose", action="store_true", help="show detailed progress, settings and tracebacks"
     )
+    from vanta_vuln_stats.cloud import command as cloud
+
+    cloud.add_arguments(parser)
     return parser
+
+
+def _check_cloud_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The cloud commands' own flags make sense only with their command."""
+    needs = {
+        "--no-wait": (args.no_wait, args.trigger_lambda_sync, "--trigger-lambda-sync"),
+        "--function": (args.function, args.lambda_logs, "--lambda-logs"),
+        "--follow": (args.follow, args.lambda_logs, "--lambda-logs"),
+    }
+    for flag, (given, command, name) in needs.items():
+        if given and not command:
+            parser.error(f"{flag} goes with {name}")
 
 
 def configure_logging(verbose: bool) -> None:
@@ -290,8 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return _run_subcommand(argv[0], argv[1:])
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _check_cloud_flags(parser, args)
         configure_logging(args.verbose)
+        from vanta_vuln_stats.cloud import command as cloud
+
+        if cloud.requested(args):
+            return cloud.run(args)
         from vanta_vuln_stats.report import run_report
 
         return run_report(args)
