@@ -244,3 +244,44 @@ def partition_input(table: CatalogTable, lake_url: str, run_date: date) -> dict[
         ),
         "Parameters": {"classification": "parquet"},
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The latest state, unpartitioned
+
+
+@dataclass(frozen=True)
+class CurrentTable:
+    """A Glue table over one resource's latest state (``RESOURCE/current/``): every record
+    ever seen with first_seen_at, last_seen_at and resolved_at, one file, no partitions. The
+    statistics read these, as the DuckDB engine reads the latest committed state."""
+
+    name: str
+    resource: Resource
+    description: str
+
+    @property
+    def lake_table(self) -> str:
+        return self.resource.value
+
+    def schema(self) -> pa.Schema:
+        return layout.state_schema(self.resource)
+
+    def location(self, lake_url: str) -> str:
+        """``s3://bucket/prefix/<resource>/current/``: the folder of ``layout.current_key``."""
+        folder = layout.current_key(self.resource).rsplit("/", 1)[0]
+        return f"{lake_url.rstrip('/')}/{folder}/"
+
+    def columns(self) -> list[dict[str, Any]]:
+        return glue_columns(self.schema())
+
+
+CURRENT_TABLES: tuple[CurrentTable, ...] = tuple(
+    CurrentTable(
+        f"vanta_{resource.value}_current",
+        resource,
+        f"Vanta {resource.value.replace('_', ' ')}: the latest state (every record ever seen, "
+        "with first_seen_at, last_seen_at and resolved_at)",
+    )
+    for resource in Resource
+)
