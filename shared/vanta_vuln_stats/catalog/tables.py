@@ -1,4 +1,4 @@
-"""The five Glue tables over the lake, and the table and partition definitions Glue is given.
+"""The Glue tables over the lake, and the table and partition definitions Glue is given.
 
 Every definition is generated: columns from the lake's Arrow schemas (types.py), locations from
 the lake's layout (storage/lake/layout.py). Nothing here talks to AWS.
@@ -9,9 +9,16 @@ the lake's layout (storage/lake/layout.py). Nothing here talks to AWS.
     vanta_vulnerability_history        vulnerability_history/year=…/month=…/day=…/
     vanta_sync_history                 sync_history/year=…/month=…/day=…/
 
-Tables are external Parquet tables partitioned by the strings ``year``, ``month`` and ``day``
-(the lake's Hive-style directories). With partition projection (``projection_from=YEAR``) Athena
-computes the partitions from the table's properties instead of reading registered ones.
+and, unpartitioned, one table per resource over its latest state (what the statistics read):
+
+    vanta_vulnerabilities_current              vulnerabilities/current/
+    vanta_vulnerability_remediations_current   vulnerability_remediations/current/
+    vanta_vulnerable_assets_current            vulnerable_assets/current/
+
+The five partitioned tables are external Parquet tables partitioned by the strings ``year``,
+``month`` and ``day`` (the lake's Hive-style directories). With partition projection
+(``projection_from=YEAR``) Athena computes the partitions from the table's properties instead of
+reading registered ones.
 """
 
 from __future__ import annotations
@@ -32,9 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATALOG_TABLES",
+    "CURRENT_TABLES",
     "PARTITION_KEYS",
     "CatalogTable",
+    "CurrentTable",
     "check_database_name",
+    "current_table_input",
     "partition_date",
     "partition_input",
     "partition_values",
@@ -189,7 +199,7 @@ def has_projection(parameters: Mapping[str, str] | None) -> bool:
     return str((parameters or {}).get(PROJECTION_ENABLED, "")).lower() == "true"
 
 
-def storage_descriptor(table: CatalogTable, location: str) -> dict[str, Any]:
+def storage_descriptor(table: CatalogTable | CurrentTable, location: str) -> dict[str, Any]:
     return {
         "Columns": table.columns(),
         "Location": location,
@@ -285,3 +295,24 @@ CURRENT_TABLES: tuple[CurrentTable, ...] = tuple(
     )
     for resource in Resource
 )
+
+
+def current_table_input(
+    table: CurrentTable, lake_url: str, *, keep_parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The Glue ``TableInput`` of a latest-state table: no partition keys, no projection;
+    parameters set by others are carried over as for the partitioned tables."""
+    parameters = {
+        key: value
+        for key, value in (keep_parameters or {}).items()
+        if not is_projection_parameter(key)
+    }
+    parameters.update(BASE_PARAMETERS)
+    return {
+        "Name": table.name,
+        "Description": table.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": parameters,
+        "PartitionKeys": [],
+        "StorageDescriptor": storage_descriptor(table, table.location(lake_url)),
+    }
