@@ -186,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
         "trends (default: today in UTC); back-fills land on their own date",
     )
     store.add_argument(
+        "--engine",
+        choices=("local", "athena"),
+        default="local",
+        help="where the statistics are computed: local (the store's own engine: SQLite, or "
+        "DuckDB over the lake; default) or athena (Athena over the Glue catalog of the lake on "
+        "S3; --database then names the Glue database, env VANTA_GLUE_DATABASE)",
+    )
+    store.add_argument(
+        "--workgroup",
+        metavar="NAME",
+        help="Athena: the workgroup (env VANTA_ATHENA_WORKGROUP, default primary)",
+    )
+    store.add_argument(
+        "--output-location",
+        metavar="S3_URI",
+        help="Athena: s3:// prefix for results (env VANTA_ATHENA_OUTPUT_LOCATION; default the "
+        "workgroup's)",
+    )
+    store.add_argument(
         "--batch-size", type=int, metavar="N", help="records written per transaction (default 1000)"
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -76,6 +77,8 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserInputError("--sync and --use-cache contradict each other; give one of them.")
     if args.top < 0:
         raise UserInputError("--top must be zero or more.")
+    if getattr(args, "engine", "local") == "athena":
+        return _athena_report(args)
     settings = load_settings(
         setting_overrides(args), config_file=args.config, flag_names=SETTING_FLAGS
     )
@@ -115,6 +118,93 @@ def run_report(args: argparse.Namespace) -> int:
             when = last.finished_at or last.started_at if last else None
             err.print(f"Using cached data (last sync {when}); --sync fetches fresh data.")
         _output(args, store, filters, err)
+    return 0
+
+
+# Statistics queries Athena runs at once (each is independent; the client waits for each).
+ATHENA_STATISTICS_WORKERS = 4
+
+
+def _athena_report(args: argparse.Namespace) -> int:
+    """The statistics on Athena over the Glue catalog of the lake on S3 (stats/athena.py).
+    Reads what the catalog shows; a sync or an export needs the store, so they are refused."""
+    from vanta_vuln_stats.catalog.tables import check_database_name
+    from vanta_vuln_stats.config.settings import load_settings
+    from vanta_vuln_stats.query.athena import AthenaClient
+    from vanta_vuln_stats.stats.athena import AthenaStatistics
+
+    if args.sync:
+        raise UserInputError(
+            "--engine athena reads the catalogued lake: sync without it first, then run "
+            "vanta-vuln-stats catalog sync."
+        )
+    if args.export_vulnerabilities:
+        raise UserInputError(
+            "--export-vulnerabilities reads the lake's backups, not Athena: run it without "
+            "--engine athena."
+        )
+    overrides = setting_overrides(args)
+    # --database names the Glue database here, never a SQLite file.
+    overrides["database"] = None
+    overrides.update(
+        glue_database=args.database,
+        athena_workgroup=args.workgroup,
+        athena_output_location=args.output_location,
+    )
+    flags = dict(SETTING_FLAGS)
+    flags.update(
+        glue_database="--database",
+        athena_workgroup="--workgroup",
+        athena_output_location="--output-location",
+    )
+    settings = load_settings(overrides, config_file=args.config, flag_names=flags)
+    filters = build_filter(args)
+    lake = settings.lake or ""
+    if settings.storage_backend not in ("s3", "lake") or not lake.startswith("s3://"):
+        raise UserInputError(
+            "--engine athena runs on the lake on S3 through its Glue catalog: give "
+            "--storage-backend s3 --lake s3://bucket/prefix (or VANTA_LAKE)."
+        )
+    database = check_database_name(
+        settings.glue_database, source=settings.source_of("glue_database")
+    )
+    location = settings.athena_output_location
+    if location is not None and not location.startswith("s3://"):
+        raise UserInputError(
+            f"The Athena output location {location!r} is not an s3:// URI "
+            f"(from {settings.source_of('athena_output_location')})."
+        )
+    client = AthenaClient(
+        settings.athena_workgroup,
+        location,
+        database=database,
+        region=settings.aws_region,
+        cache=False,
+    )
+    spent = {"queries": 0, "bytes": 0, "cost": 0.0, "reused": 0}
+    lock = threading.Lock()
+
+    def run(sql: str, values: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        result = client.query(sql, list(values))
+        with lock:
+            spent["queries"] += 1
+            spent["bytes"] += result.bytes_scanned
+            spent["cost"] += result.cost_usd
+            spent["reused"] += int(result.reused)
+        return result.column_names, result.rows
+
+    from vanta_vuln_stats.stats import compute_statistics
+
+    stats = compute_statistics(
+        AthenaStatistics(run, workers=ATHENA_STATISTICS_WORKERS), filters, top_n=args.top
+    )
+    _print_statistics(args, stats)
+    reused = f", {spent['reused']} reused" if spent["reused"] else ""
+    print(
+        f"Athena ran {spent['queries']} statistics queries{reused} in {database}: scanned "
+        f"{spent['bytes']:,} bytes (${spent['cost']:.6f}).",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -234,12 +324,21 @@ def _output(
     filters: VulnerabilityFilter,
     err: Console,
 ) -> None:
-    from rich.console import Console
-
-    from vanta_vuln_stats.stats import compute_statistics, render_report, to_csv, to_json
+    from vanta_vuln_stats.stats import compute_statistics
 
     with store.query_connection() as conn:
         stats = compute_statistics(conn, filters, top_n=args.top)
+    _print_statistics(args, stats)
+    if args.export_vulnerabilities:
+        count = _export(args.export_vulnerabilities, store, filters)
+        print(f"Vulnerabilities exported to {args.export_vulnerabilities} ({count:,} records)")
+
+
+def _print_statistics(args: argparse.Namespace, stats: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from vanta_vuln_stats.stats import render_report, to_csv, to_json
+
     if args.output:
         _write_text(args.output, to_json(stats))
         print(f"Statistics exported to {args.output}")
@@ -249,9 +348,6 @@ def _output(
         sys.stdout.write(to_csv(stats))
     else:
         render_report(stats, console=Console(highlight=False))
-    if args.export_vulnerabilities:
-        count = _export(args.export_vulnerabilities, store, filters)
-        print(f"Vulnerabilities exported to {args.export_vulnerabilities} ({count:,} records)")
 
 
 def _write_text(path: str, text: str) -> None:

@@ -22,6 +22,7 @@ import pytest
 from vanta_vuln_stats import cli
 from vanta_vuln_stats.catalog import (
     CATALOG_TABLES,
+    CURRENT_TABLES,
     GlueCatalog,
     catalog_status,
     glue_columns,
@@ -41,6 +42,16 @@ DAY1 = date(2026, 11, 1)
 DAY2 = date(2026, 11, 2)
 DAY3 = date(2026, 11, 3)
 TABLE_NAMES = [table.name for table in CATALOG_TABLES]
+CURRENT_NAMES = [table.name for table in CURRENT_TABLES]
+
+
+def partitioned(tables: Any) -> list[Any]:
+    """The date-partitioned tables of a sync or status result (or of its JSON)."""
+    return [
+        t
+        for t in tables
+        if not (t.get("unpartitioned") if isinstance(t, dict) else t.unpartitioned)
+    ]
 
 
 @dataclass
@@ -132,7 +143,12 @@ def test_sync_creates_the_database_tables_and_a_partition_per_committed_day(
     assert result.committed_days == [DAY1, DAY2]
     assert glue.get_database(Name=database)["Database"]["Name"] == database
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName=database)["TableList"]}
-    assert sorted(tables) == sorted(TABLE_NAMES)
+    assert sorted(tables) == sorted(TABLE_NAMES + CURRENT_NAMES)
+    for latest in CURRENT_TABLES:
+        table = tables[latest.name]
+        assert table["StorageDescriptor"]["Location"] == f"{lake}/{latest.lake_table}/current/"
+        assert not table.get("PartitionKeys")
+        assert not registered(glue, database, latest.name)
     for spec in CATALOG_TABLES:
         table = tables[spec.name]
         sd = table["StorageDescriptor"]
@@ -155,7 +171,7 @@ def test_sync_creates_the_database_tables_and_a_partition_per_committed_day(
             bucket, prefix = location.removeprefix("s3://").split("/", 1)
             listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
             assert listed.get("KeyCount", 0) >= 1
-    assert all(len(table.added) == 2 for table in result.tables)
+    assert all(len(table.added) == 2 for table in partitioned(result.tables))
 
 
 def test_glue_columns_equal_the_schema_of_the_written_parquet_files(lake, database, glue) -> None:
@@ -193,7 +209,7 @@ def test_a_second_sync_changes_nothing(lake, database, glue) -> None:
 
     assert not again.changed
     assert all(t.action == "unchanged" and not t.added for t in again.tables)
-    assert all(t.registered == 2 for t in again.tables)
+    assert all(t.registered == 2 for t in partitioned(again.tables))
     after = {
         name: (
             glue.get_table(DatabaseName=database, Name=name)["Table"]["VersionId"],
@@ -215,11 +231,11 @@ def test_sync_discovers_a_day_committed_without_registration(database, glue) -> 
     with LakeStorage(uri) as store:
         before = catalog_status(catalog, store, database)
         assert not before.in_sync
-        assert all(t.missing == [DAY2] and t.registered == 1 for t in before.tables)
+        assert all(t.missing == [DAY2] and t.registered == 1 for t in partitioned(before.tables))
         result = sync_catalog(catalog, store, database)
         after = catalog_status(catalog, store, database)
 
-    assert all(t.action == "unchanged" and t.added == [DAY2] for t in result.tables)
+    assert all(t.action == "unchanged" and t.added == [DAY2] for t in partitioned(result.tables))
     assert after.in_sync
     for name in TABLE_NAMES:
         assert sorted(registered(glue, database, name)) == [values(DAY1), values(DAY2)]
@@ -256,7 +272,7 @@ def test_rollback_removes_the_days_partitions_and_register_day_restores_them(
         for name in TABLE_NAMES:
             assert sorted(registered(glue, database, name)) == [values(DAY1)]
         status = catalog_status(catalog, store, database)
-        assert all(t.missing == [DAY2] for t in status.tables)
+        assert all(t.missing == [DAY2] for t in partitioned(status.tables))
 
         # Rolling back again is not an error: the partitions are already gone.
         again = unregister_day(catalog, database, DAY2)
@@ -275,7 +291,7 @@ def test_projection_replaces_registration_and_can_be_turned_off(lake, database, 
     catalog = GlueCatalog()
     with LakeStorage(lake) as store:
         projected = sync_catalog(catalog, store, database, projection=True)
-        assert all(t.projection and not t.added for t in projected.tables)
+        assert all(t.projection and not t.added for t in partitioned(projected.tables))
         table = glue.get_table(DatabaseName=database, Name="vanta_vulnerabilities")["Table"]
         parameters = table["Parameters"]
         assert parameters["projection.enabled"] == "true"
@@ -289,8 +305,8 @@ def test_projection_replaces_registration_and_can_be_turned_off(lake, database, 
         assert catalog_status(catalog, store, database).in_sync
 
         plain = sync_catalog(catalog, store, database, projection=False)
-        assert all(t.action == "updated" and len(t.added) == 2 for t in plain.tables)
-        assert all("partition projection off" in t.reasons for t in plain.tables)
+        assert all(t.action == "updated" and len(t.added) == 2 for t in partitioned(plain.tables))
+        assert all("partition projection off" in t.reasons for t in partitioned(plain.tables))
     table = glue.get_table(DatabaseName=database, Name="vanta_vulnerabilities")["Table"]
     assert not any(k.startswith("projection.") for k in table["Parameters"])
 
@@ -387,8 +403,10 @@ def test_catalog_sync_and_status_through_the_cli(lake, database) -> None:
     assert status.code == 0
     assert "In sync" in status.out
     lines = [line.split() for line in status.out.splitlines()]
-    rows = {cells[0]: cells for cells in lines if cells and cells[0] in TABLE_NAMES}
+    names = TABLE_NAMES + CURRENT_NAMES
+    rows = {cells[0]: cells for cells in lines if cells and cells[0] in names}
     assert all(rows[name][1:] == ["yes", "ok", "2", "2", "0", "0"] for name in TABLE_NAMES)
+    assert all(rows[name][1:] == ["yes", "ok", "latest", "-", "-", "-"] for name in CURRENT_NAMES)
 
 
 def test_settings_give_the_lake_and_database(lake, database, monkeypatch) -> None:
@@ -402,7 +420,10 @@ def test_settings_give_the_lake_and_database(lake, database, monkeypatch) -> Non
         lake,
         False,
     )
-    assert all(t["partitions"]["missing"] == ["2026-11-01", "2026-11-02"] for t in report["tables"])
+    assert all(
+        t["partitions"]["missing"] == ["2026-11-01", "2026-11-02"]
+        for t in partitioned(report["tables"])
+    )
 
 
 @pytest.mark.parametrize(

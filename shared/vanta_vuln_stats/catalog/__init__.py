@@ -27,6 +27,7 @@ from vanta_vuln_stats.catalog.lake import (
 )
 from vanta_vuln_stats.catalog.tables import (
     CATALOG_TABLES,
+    CURRENT_TABLES,
     CatalogTable,
     check_database_name,
     partition_input,
@@ -42,6 +43,7 @@ from vanta_vuln_stats.catalog.types import (
 __all__ = [
     "ATHENA_TYPES",
     "CATALOG_TABLES",
+    "CURRENT_TABLES",
     "BatchResult",
     "CatalogStatus",
     "CatalogSync",

@@ -170,7 +170,9 @@ def render_sync(result: CatalogSync) -> str:
             what = table.action
             if table.reasons:
                 what += f" ({'; '.join(table.reasons)})"
-            if table.projection:
+            if table.unpartitioned:
+                parts = "the latest state, no partitions"
+            elif table.projection:
                 parts = "partitions projected by Athena, none registered"
             elif table.added:
                 parts = f"+{len(table.added)} partition(s): {_days(table.added)}"
@@ -215,6 +217,18 @@ def render_status(status: CatalogStatus) -> str:
                 str(table.committed),
                 "-" if table.projection else str(len(table.missing)),
                 "-" if table.projection else str(len(table.extra)),
+            )
+            if not table.unpartitioned
+            else (
+                table.name,
+                "yes" if table.exists else "no",
+                ("ok" if not table.columns else f"{len(table.columns)} differ")
+                if table.exists
+                else "-",
+                "latest",
+                "-",
+                "-",
+                "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -26,7 +26,9 @@ from typing import Any, Literal
 from vanta_vuln_stats.catalog.glue import BatchResult, EntityNotFound, GlueCatalog
 from vanta_vuln_stats.catalog.tables import (
     CATALOG_TABLES,
+    CURRENT_TABLES,
     CatalogTable,
+    current_table_input,
     has_projection,
     is_projection_parameter,
     partition_date,
@@ -224,6 +226,7 @@ class TableSync:
     registered: int = 0  # committed partitions registered before
     extra: list[str] = field(default_factory=list)  # registered, not committed (kept)
     removed: list[str] = field(default_factory=list)  # registered, not committed (removed)
+    unpartitioned: bool = False  # a latest-state table: no partitions
 
     @property
     def changed(self) -> bool:
@@ -296,6 +299,21 @@ def sync_catalog(
                 result,
                 prune=prune,
             )
+        results.append(result)
+    for latest in CURRENT_TABLES:
+        current = catalog.get_table(database, latest.name)
+        parameters = (current or {}).get("Parameters") or {}
+        desired = current_table_input(latest, url, keep_parameters=parameters)
+        if current is None:
+            catalog.create_table(database, desired)
+            result = TableSync(latest.name, "created", unpartitioned=True)
+        else:
+            reasons = [d.describe() for d in column_drift(_columns(current), _columns(desired))]
+            reasons += definition_differences(current, desired)
+            if reasons:
+                catalog.update_table(database, desired)
+            action: Literal["updated", "unchanged"] = "updated" if reasons else "unchanged"
+            result = TableSync(latest.name, action, reasons, unpartitioned=True)
         results.append(result)
     return CatalogSync(database, url, created_db, sorted(manifests), results)
 
@@ -390,6 +408,7 @@ class TableStatus:
     committed: int = 0
     missing: list[date] = field(default_factory=list)  # committed, not registered
     extra: list[str] = field(default_factory=list)  # registered, not committed
+    unpartitioned: bool = False  # a latest-state table: no partitions
 
     @property
     def in_sync(self) -> bool:
@@ -408,6 +427,7 @@ class TableStatus:
             "exists": self.exists,
             "in_sync": self.in_sync,
             "projection": self.projection,
+            "unpartitioned": self.unpartitioned,
             "column_drift": [
                 {"name": d.name, "catalog": d.catalog, "schema": d.schema} for d in self.columns
             ],
@@ -480,4 +500,20 @@ def catalog_status(catalog: GlueCatalog, lake: LakeStorage, database: str) -> Ca
             status.missing = sorted(d for v, d in wanted.items() if v not in registered)
             status.extra = [_label(v) for v in sorted(registered) if v not in wanted]
         tables.append(status)
+    for latest in CURRENT_TABLES:
+        current = catalog.get_table(database, latest.name) if exists else None
+        if current is None:
+            tables.append(TableStatus(latest.name, latest.lake_table, False, unpartitioned=True))
+            continue
+        desired = current_table_input(latest, url, keep_parameters=current.get("Parameters"))
+        tables.append(
+            TableStatus(
+                latest.name,
+                latest.lake_table,
+                True,
+                columns=column_drift(_columns(current), _columns(desired)),
+                differences=definition_differences(current, desired),
+                unpartitioned=True,
+            )
+        )
     return CatalogStatus(database, url, exists, sorted(manifests), tables)

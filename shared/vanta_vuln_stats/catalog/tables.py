@@ -1,4 +1,4 @@
-"""The five Glue tables over the lake, and the table and partition definitions Glue is given.
+"""The Glue tables over the lake, and the table and partition definitions Glue is given.
 
 Every definition is generated: columns from the lake's Arrow schemas (types.py), locations from
 the lake's layout (storage/lake/layout.py). Nothing here talks to AWS.
@@ -9,9 +9,16 @@ the lake's layout (storage/lake/layout.py). Nothing here talks to AWS.
     vanta_vulnerability_history        vulnerability_history/year=…/month=…/day=…/
     vanta_sync_history                 sync_history/year=…/month=…/day=…/
 
-Tables are external Parquet tables partitioned by the strings ``year``, ``month`` and ``day``
-(the lake's Hive-style directories). With partition projection (``projection_from=YEAR``) Athena
-computes the partitions from the table's properties instead of reading registered ones.
+and, unpartitioned, one table per resource over its latest state (what the statistics read):
+
+    vanta_vulnerabilities_current              vulnerabilities/current/
+    vanta_vulnerability_remediations_current   vulnerability_remediations/current/
+    vanta_vulnerable_assets_current            vulnerable_assets/current/
+
+The five partitioned tables are external Parquet tables partitioned by the strings ``year``,
+``month`` and ``day`` (the lake's Hive-style directories). With partition projection
+(``projection_from=YEAR``) Athena computes the partitions from the table's properties instead of
+reading registered ones.
 """
 
 from __future__ import annotations
@@ -32,9 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATALOG_TABLES",
+    "CURRENT_TABLES",
     "PARTITION_KEYS",
     "CatalogTable",
+    "CurrentTable",
     "check_database_name",
+    "current_table_input",
     "partition_date",
     "partition_input",
     "partition_values",
@@ -189,7 +199,7 @@ def has_projection(parameters: Mapping[str, str] | None) -> bool:
     return str((parameters or {}).get(PROJECTION_ENABLED, "")).lower() == "true"
 
 
-def storage_descriptor(table: CatalogTable, location: str) -> dict[str, Any]:
+def storage_descriptor(table: CatalogTable | CurrentTable, location: str) -> dict[str, Any]:
     return {
         "Columns": table.columns(),
         "Location": location,
@@ -243,4 +253,66 @@ def partition_input(table: CatalogTable, lake_url: str, run_date: date) -> dict[
             table, table.partition_location(lake_url, run_date)
         ),
         "Parameters": {"classification": "parquet"},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The latest state, unpartitioned
+
+
+@dataclass(frozen=True)
+class CurrentTable:
+    """A Glue table over one resource's latest state (``RESOURCE/current/``): every record
+    ever seen with first_seen_at, last_seen_at and resolved_at, one file, no partitions. The
+    statistics read these, as the DuckDB engine reads the latest committed state."""
+
+    name: str
+    resource: Resource
+    description: str
+
+    @property
+    def lake_table(self) -> str:
+        return self.resource.value
+
+    def schema(self) -> pa.Schema:
+        return layout.state_schema(self.resource)
+
+    def location(self, lake_url: str) -> str:
+        """``s3://bucket/prefix/<resource>/current/``: the folder of ``layout.current_key``."""
+        folder = layout.current_key(self.resource).rsplit("/", 1)[0]
+        return f"{lake_url.rstrip('/')}/{folder}/"
+
+    def columns(self) -> list[dict[str, Any]]:
+        return glue_columns(self.schema())
+
+
+CURRENT_TABLES: tuple[CurrentTable, ...] = tuple(
+    CurrentTable(
+        f"vanta_{resource.value}_current",
+        resource,
+        f"Vanta {resource.value.replace('_', ' ')}: the latest state (every record ever seen, "
+        "with first_seen_at, last_seen_at and resolved_at)",
+    )
+    for resource in Resource
+)
+
+
+def current_table_input(
+    table: CurrentTable, lake_url: str, *, keep_parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The Glue ``TableInput`` of a latest-state table: no partition keys, no projection;
+    parameters set by others are carried over as for the partitioned tables."""
+    parameters = {
+        key: value
+        for key, value in (keep_parameters or {}).items()
+        if not is_projection_parameter(key)
+    }
+    parameters.update(BASE_PARAMETERS)
+    return {
+        "Name": table.name,
+        "Description": table.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": parameters,
+        "PartitionKeys": [],
+        "StorageDescriptor": storage_descriptor(table, table.location(lake_url)),
     }

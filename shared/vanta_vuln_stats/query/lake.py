@@ -9,6 +9,8 @@ Athena SQL translated to DuckDB's dialect.
     vanta_vulnerable_assets           and for vulnerable assets
     vanta_vulnerability_history       every committed day's change events
     vanta_sync_history                each committed day's run row
+    vanta_<resource>_current          the latest committed state of each resource (Glue's
+                                      tables over ``<resource>/current/``, unpartitioned)
 
 Each view has the table's columns typed exactly as the Parquet files hold them (timestamps
 ``TIMESTAMP WITH TIME ZONE`` in UTC, booleans, lists of strings), then the partition keys
@@ -39,7 +41,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from vanta_vuln_stats.catalog.tables import CATALOG_TABLES, CatalogTable
+from vanta_vuln_stats.catalog.tables import (
+    CATALOG_TABLES,
+    CURRENT_TABLES,
+    CatalogTable,
+    CurrentTable,
+)
 from vanta_vuln_stats.storage.lake import layout
 from vanta_vuln_stats.storage.lake.engine import (
     duckdb_connection,
@@ -239,6 +246,19 @@ def _view(table: CatalogTable, urls: Sequence[str]) -> str:
     return f"SELECT {', '.join(empty)} WHERE false"
 
 
+def _current_view(table: CurrentTable, urls: Sequence[str]) -> str:
+    schema = table.schema()
+    if urls:
+        files = ", ".join(quote_literal(url) for url in urls)
+        columns = ", ".join(quote_identifier(field.name) for field in schema)
+        return f"SELECT {columns} FROM read_parquet([{files}], hive_partitioning = false)"
+    empty = [
+        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote_identifier(field.name)}"
+        for field in schema
+    ]
+    return f"SELECT {', '.join(empty)} WHERE false"
+
+
 class LakeTables:
     """DuckDB over the lake's committed files, under the Glue table names (see the module
     docstring). Use as a context manager; ``close()`` ends the connection."""
@@ -252,6 +272,12 @@ class LakeTables:
             for table in CATALOG_TABLES:
                 urls = [url for part in self.files[table.name] for url in part.urls]
                 self.conn.execute(f"CREATE VIEW {table.name} AS {_view(table, urls)}")
+            latest = self.manifests[max(self.manifests)] if self.manifests else None
+            for current in CURRENT_TABLES:
+                # The latest committed state (current/ is a copy of that day's state file).
+                key = latest.state.get(current.lake_table) if latest is not None else None
+                urls = [store.location.url(key)] if key else []
+                self.conn.execute(f"CREATE VIEW {current.name} AS {_current_view(current, urls)}")
         except BaseException:
             self.conn.close()
             raise

@@ -113,6 +113,8 @@ from vanta_vuln_stats.storage.filters import (
 if TYPE_CHECKING:
     import duckdb
 
+    from vanta_vuln_stats.stats.athena import AthenaStatistics
+
 __all__ = ["LEGACY_KEYS", "TREND_APPROXIMATE", "TREND_NOTE", "compute_statistics"]
 
 LEGACY_KEYS: tuple[str, ...] = (
@@ -145,7 +147,7 @@ _COMPLETE_OR_LEGACY_SYNC = "(s.status = 'complete' OR s.status IS NULL)"
 
 
 def compute_statistics(
-    conn: sqlite3.Connection | duckdb.DuckDBPyConnection,
+    conn: sqlite3.Connection | duckdb.DuckDBPyConnection | AthenaStatistics,
     filters: VulnerabilityFilter | None = None,
     *,
     now: datetime | None = None,
@@ -155,9 +157,11 @@ def compute_statistics(
 
     ``conn`` is the SQLite store's connection or a DuckDB connection with the same tables (the
     lake's, from ``StorageBackend.query_connection``); both give the same statistics for the
-    same data. ``filters`` selects the findings (None: the default scope, what the API reports
-    now); ``now`` anchors "overdue" and the age buckets; ``top_n`` is the length of the top
-    lists. See the module docstring for every key's meaning and how filters apply.
+    same data. An ``AthenaStatistics`` runs the same SQL on Athena over the Glue tables
+    (stats/athena.py), again with the same results. ``filters`` selects the findings (None:
+    the default scope, what the API reports now); ``now`` anchors "overdue" and the age
+    buckets; ``top_n`` is the length of the top lists. See the module docstring for every
+    key's meaning and how filters apply.
     """
     if top_n < 0:
         raise ValueError("top_n must be zero or more")
@@ -279,6 +283,10 @@ class _Database(ABC):
 
 
 def _database(conn: Any) -> _Database:
+    from vanta_vuln_stats.stats.athena import AthenaStatistics
+
+    if isinstance(conn, AthenaStatistics):
+        return _AthenaDatabase(conn)
     if isinstance(conn, sqlite3.Connection):
         return _SQLiteDatabase(conn)
     if type(conn).__module__.split(".")[0] in ("duckdb", "_duckdb"):
@@ -388,6 +396,49 @@ class _DuckDBDatabase(_Database):
 
         with ThreadPoolExecutor(workers, thread_name_prefix="statistics") as pool:
             futures = {name: pool.submit(run, task) for name, task in tasks.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+
+class _Rows:
+    """A finished Athena result as a cursor: column names and rows."""
+
+    def __init__(self, columns: Sequence[str], rows: list[Any]) -> None:
+        self.description = [(name,) for name in columns]
+        self._rows = rows
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+
+class _AthenaDatabase(_Database):
+    """Athena over the Glue tables: the SQLite text translated once per distinct text
+    (``stats.athena.athena_sql``), the values passed apart (ExecutionParameters)."""
+
+    def __init__(self, source: AthenaStatistics) -> None:
+        self.source = source
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        from vanta_vuln_stats.stats.athena import athena_sql
+
+        columns, rows = self.source.run(athena_sql(sql), list(params))
+        return _Rows(columns, rows)
+
+    def columns(self) -> dict[str, frozenset[str]]:
+        from vanta_vuln_stats.stats.athena import relation_columns
+
+        return dict(relation_columns())
+
+    def run_all(self, tasks: Mapping[str, Callable[[_Database], Any]]) -> dict[str, Any]:
+        """Independent statements, up to ``workers`` at a time (Athena runs them in parallel;
+        the client waits for each)."""
+        workers = min(len(tasks), self.source.workers)
+        if workers < 2:
+            return {name: task(self) for name, task in tasks.items()}
+        with ThreadPoolExecutor(workers, thread_name_prefix="statistics") as pool:
+            futures = {name: pool.submit(task, self) for name, task in tasks.items()}
             return {name: future.result() for name, future in futures.items()}
 
 
