@@ -116,6 +116,7 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
         "NotifyFunction",
         "CatalogOnS3EventFunction",
         "StartSyncFunction",
+        "QueryApiFunction",
     }
     env = lam.get_function_configuration(FunctionName=out["functions"]["FetchPagesFunction"])[
         "Environment"
@@ -133,6 +134,14 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     assert all(isinstance(value, str) and "${" not in value for value in env.values())
     start_sync = lam.get_function_configuration(FunctionName=out["functions"]["StartSyncFunction"])
     assert start_sync["Environment"]["Variables"]["STATE_MACHINE_ARN"] == out["state_machine_arn"]
+    api = lam.get_function_configuration(FunctionName=out["functions"]["QueryApiFunction"])
+    api_env = api["Environment"]["Variables"]
+    assert api_env["STATE_MACHINE_ARN"] == out["state_machine_arn"]
+    assert api_env["VANTA_ATHENA_OUTPUT_LOCATION"] == f"s3://{bucket}/athena-results/"
+    assert api_env["GLUE_DATABASE"] == "vanta_vulns"
+    assert [api["name"] for api in boto3.client("apigateway").get_rest_apis()["items"]] == [
+        "vvs-test-query-api"
+    ]
 
     sfn = boto3.client("stepfunctions")
     definition = sfn.describe_state_machine(stateMachineArn=out["state_machine_arn"])["definition"]

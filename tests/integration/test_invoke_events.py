@@ -29,6 +29,7 @@ ORDER = [
     "notify",
     "catalog_on_s3_event",
     "start_sync",
+    "query_api",
 ]
 
 
@@ -95,3 +96,5 @@ def test_make_invoke_runs_every_event(monkeypatch) -> None:
         "run_date": "2026-11-01",
     }
     assert committed == ["_commits/2026-11-01.json"]
+    assert results["query_api"]["statusCode"] == 200, results["query_api"]
+    assert json.loads(results["query_api"]["body"])["query"] == "sync_history"

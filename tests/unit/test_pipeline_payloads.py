@@ -68,6 +68,7 @@ MALFORMED = {
     "notify": {"status": "MAYBE"},
     "catalog_on_s3_event": {"detail-type": "Object Created"},
     "start_sync": {"run_date": "tomorrow"},
+    "query_api": {"httpMethod": "BREW", "path": "/api/v1/query", "requestContext": {}},
 }
 
 

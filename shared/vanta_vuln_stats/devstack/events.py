@@ -1,7 +1,8 @@
 """Writes events/: one real input per function, captured from the workflow's steps run over a
 small fixed simulator tenant (vulnerabilities only, 300 findings, no faults). The events chain:
 run them in the workflow's order (prepare, fetch_pages, plan_chunks, write_parquet, finalize,
-update_partitions, notify) against a stack and each finds what the one before wrote.
+update_partitions, notify) against a stack and each finds what the one before wrote; then
+catalog_on_s3_event, start_sync and query_api (a named query over the day just synced).
 
 ``${DATA_BUCKET}`` in an event stands for the stack's data bucket; ``make invoke`` fills it in
 from the function's environment (VANTA_LAKE).
@@ -89,7 +90,46 @@ def capture() -> dict[str, Any]:
         },
     }
     events["start_sync"] = {"run_date": BASE_DATE.isoformat()}
+    events["query_api"] = query_api_event(
+        "POST",
+        "/api/v1/query",
+        {
+            "query": "sync_history",
+            "parameters": {"since": BASE_DATE.isoformat(), "until": BASE_DATE.isoformat()},
+        },
+    )
     return events
+
+
+def query_api_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """An API Gateway REST API proxy event for the query API (stage v1), as API Gateway sends
+    it once the API key has been checked."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json", "X-Api-Key": "sample-api-key"},
+        "multiValueHeaders": {
+            "Content-Type": ["application/json"],
+            "X-Api-Key": ["sample-api-key"],
+        },
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": "00000000-0000-4000-8000-000000000000",
+            "identity": {"sourceIp": "127.0.0.1", "apiKey": "sample-api-key"},
+            "accountId": "123456789012",
+            "apiId": "sample",
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -231,6 +231,45 @@ START_SYNC_INPUT = {
     "properties": {"run_date": DAY, "time": TIMESTAMP},
 }
 
+HEADERS = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
+MULTI_HEADERS = {
+    "type": ["object", "null"],
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+API_GATEWAY_EVENT = {
+    "type": "object",
+    "description": "An API Gateway REST API proxy event (Lambda proxy integration).",
+    "properties": {
+        "resource": {"type": "string"},
+        "path": {"type": "string", "minLength": 1},
+        "httpMethod": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]},
+        "headers": HEADERS,
+        "multiValueHeaders": MULTI_HEADERS,
+        "queryStringParameters": HEADERS,
+        "multiValueQueryStringParameters": MULTI_HEADERS,
+        "pathParameters": HEADERS,
+        "body": {"type": ["string", "null"]},
+        "isBase64Encoded": {"type": "boolean"},
+        "requestContext": {"type": "object"},
+    },
+    "required": ["path", "httpMethod", "requestContext"],
+}
+
+API_GATEWAY_RESPONSE = {
+    "type": "object",
+    "description": "The proxy integration's answer: a status, headers and a JSON body.",
+    "properties": {
+        "statusCode": {"type": "integer", "minimum": 100, "maximum": 599},
+        "headers": HEADERS,
+        "multiValueHeaders": MULTI_HEADERS,
+        "body": {"type": ["string", "null"]},
+        "isBase64Encoded": {"type": "boolean"},
+    },
+    "required": ["statusCode", "body"],
+    "additionalProperties": False,
+}
+
 SCHEMAS: dict[str, tuple[Any, Any]] = {
     "prepare": (
         _object(
@@ -262,6 +301,7 @@ SCHEMAS: dict[str, tuple[Any, Any]] = {
             }
         ),
     ),
+    "query_api": (API_GATEWAY_EVENT, API_GATEWAY_RESPONSE),
 }
 
 

@@ -663,6 +663,54 @@ class AthenaClient:
             self.cache.put(key, replace(result, rows=list(rows)))
         return result
 
+    # -- started now, collected later (a caller that cannot wait, such as an HTTP request)
+
+    def start(self, sql: str, parameters: Sequence[ParameterValue] = ()) -> str:
+        """Start ``sql`` with ``parameters`` bound as ``query`` does, without waiting: returns
+        the query execution id for ``collect``. The local cache is not consulted."""
+        literals = render_parameters(parameters)
+        check_template(sql, len(literals))
+        return self._start(sql, literals)
+
+    def collect(self, query_id: str, *, wait: float = 0.0) -> QueryResult | None:
+        """The typed rows of ``query_id`` once it has succeeded, waiting at most ``wait``
+        seconds for it; None while it is still queued or running (the query is left running).
+        FAILED and CANCELLED raise as in ``query``."""
+        started = self._clock()
+        deadline = started + max(wait, 0.0)
+        delays = self.poll.delays()
+        while True:
+            execution = self._describe(query_id)
+            if execution.state == "SUCCEEDED":
+                break
+            if execution.state == "FAILED":
+                raise self._failed(query_id, execution, started)
+            if execution.state == "CANCELLED":
+                raise self._cancelled(query_id, execution, started)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return None
+            self._sleep(min(next(delays), remaining))
+        columns, rows = self._results(query_id, header=execution.statement_type in (None, "DML"))
+        cost = _billed_cost(
+            execution.state,
+            execution.statement_type,
+            execution.bytes_scanned,
+            execution.reused,
+            self.price_per_tb,
+        )
+        seconds = self._clock() - started
+        self._account(query_id, execution, cost, seconds, rows=len(rows))
+        return QueryResult(
+            rows=rows,
+            columns=columns,
+            query_id=query_id,
+            bytes_scanned=execution.bytes_scanned,
+            cost_usd=cost,
+            reused=execution.reused,
+            seconds=seconds,
+        )
+
     # -- the steps
 
     def _athena(self) -> Any:
