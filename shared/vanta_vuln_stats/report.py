@@ -128,9 +128,8 @@ ATHENA_STATISTICS_WORKERS = 4
 def _athena_report(args: argparse.Namespace) -> int:
     """The statistics on Athena over the Glue catalog of the lake on S3 (stats/athena.py).
     Reads what the catalog shows; a sync or an export needs the store, so they are refused."""
-    from vanta_vuln_stats.catalog.tables import check_database_name
     from vanta_vuln_stats.config.settings import load_settings
-    from vanta_vuln_stats.query.athena import AthenaClient
+    from vanta_vuln_stats.query.athena import client_from_settings
     from vanta_vuln_stats.stats.athena import AthenaStatistics
 
     if args.sync:
@@ -165,22 +164,7 @@ def _athena_report(args: argparse.Namespace) -> int:
             "--engine athena runs on the lake on S3 through its Glue catalog: give "
             "--storage-backend s3 --lake s3://bucket/prefix (or VANTA_LAKE)."
         )
-    database = check_database_name(
-        settings.glue_database, source=settings.source_of("glue_database")
-    )
-    location = settings.athena_output_location
-    if location is not None and not location.startswith("s3://"):
-        raise UserInputError(
-            f"The Athena output location {location!r} is not an s3:// URI "
-            f"(from {settings.source_of('athena_output_location')})."
-        )
-    client = AthenaClient(
-        settings.athena_workgroup,
-        location,
-        database=database,
-        region=settings.aws_region,
-        cache=False,
-    )
+    client = client_from_settings(settings)
     spent = {"queries": 0, "bytes": 0, "cost": 0.0, "reused": 0}
     lock = threading.Lock()
 
@@ -201,7 +185,7 @@ def _athena_report(args: argparse.Namespace) -> int:
     _print_statistics(args, stats)
     reused = f", {spent['reused']} reused" if spent["reused"] else ""
     print(
-        f"Athena ran {spent['queries']} statistics queries{reused} in {database}: scanned "
+        f"Athena ran {spent['queries']} statistics queries{reused} in {client.database}: scanned "
         f"{spent['bytes']:,} bytes (${spent['cost']:.6f}).",
         file=sys.stderr,
     )

@@ -935,3 +935,27 @@ class AthenaClient:
             self._emit_metric(name, value, unit)
         except Exception:  # a broken metric sink must not fail a query that worked
             log.warning("Could not emit metric %s", name, exc_info=True)
+
+
+def client_from_settings(settings: Any) -> AthenaClient:
+    """The Athena client the settings name: the Glue database (checked), the workgroup, the
+    results location (an s3:// URI when given) and the region; no local result cache."""
+    from vanta_vuln_stats.catalog.tables import check_database_name
+    from vanta_vuln_stats.errors import UserInputError
+
+    database = check_database_name(
+        settings.glue_database, source=settings.source_of("glue_database")
+    )
+    location = settings.athena_output_location
+    if location is not None and not location.startswith("s3://"):
+        raise UserInputError(
+            f"The Athena output location {location!r} is not an s3:// URI "
+            f"(from {settings.source_of('athena_output_location')})."
+        )
+    return AthenaClient(
+        settings.athena_workgroup,
+        location,
+        database=database,
+        region=settings.aws_region,
+        cache=False,
+    )

@@ -181,29 +181,13 @@ def _engine(name: str, settings: Any) -> QueryEngine:
                 "No lake given: use --lake DIR or s3://bucket/prefix (or VANTA_LAKE)."
             )
         return DuckDBEngine(settings.lake)
-    from vanta_vuln_stats.catalog.tables import check_database_name
-    from vanta_vuln_stats.query.athena import AthenaClient
+    from vanta_vuln_stats.query.athena import client_from_settings
 
-    database = check_database_name(
-        settings.glue_database, source=settings.source_of("glue_database")
-    )
-    location = settings.athena_output_location
-    if location is not None and not location.startswith("s3://"):
-        raise UserInputError(
-            f"The Athena output location {location!r} is not an s3:// URI "
-            f"(from {settings.source_of('athena_output_location')})."
-        )
-    client = AthenaClient(
-        settings.athena_workgroup,
-        location,
-        database=database,
-        region=settings.aws_region,
-        cache=False,
-    )
+    client = client_from_settings(settings)
     if settings.lake:
         latest = lake_latest(settings.lake)
     else:
-        latest = glue_latest(database, region=settings.aws_region)
+        latest = glue_latest(client.database, region=settings.aws_region)
     return AthenaEngine(client, latest)
 
 

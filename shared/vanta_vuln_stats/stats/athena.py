@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from vanta_vuln_stats.catalog.tables import CATALOG_TABLES, CURRENT_TABLES
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.storage.lake import layout
+from vanta_vuln_stats.storage.lake.engine import json_each_as_unnest
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -203,20 +204,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             read="athena",
         )
         return julian.transform(lambda n: argument.copy() if isinstance(n, exp.Column) else n)
-    if (
-        isinstance(node, exp.Table)
-        and isinstance(node.this, exp.Anonymous)
-        and node.this.name.lower() == "json_each"
-        and len(node.this.expressions) == 1
-    ):
-        alias = node.alias or "json_each"
-        return exp.Unnest(
-            expressions=[node.this.expressions[0]],
-            alias=exp.TableAlias(
-                this=exp.to_identifier(alias), columns=[exp.to_identifier("value")]
-            ),
-        )
-    return node
+    return json_each_as_unnest(node)
 
 
 @functools.lru_cache(maxsize=256)

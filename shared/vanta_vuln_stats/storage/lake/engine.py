@@ -112,6 +112,27 @@ def install_sqlite_functions(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE OR REPLACE MACRO {macro}")
 
 
+def json_each_as_unnest(node: Any) -> Any:
+    """SQLite's table function ``json_each(list)`` (one row per element, column ``value``) as
+    an ``UNNEST(list) AS alias(value)``, for DuckDB and Athena alike; other nodes unchanged."""
+    from sqlglot import exp
+
+    if (
+        isinstance(node, exp.Table)
+        and isinstance(node.this, exp.Anonymous)
+        and node.this.name.lower() == "json_each"
+        and len(node.this.expressions) == 1
+    ):
+        alias = node.alias or "json_each"
+        return exp.Unnest(
+            expressions=[node.this.expressions[0]],
+            alias=exp.TableAlias(
+                this=exp.to_identifier(alias), columns=[exp.to_identifier("value")]
+            ),
+        )
+    return node
+
+
 @functools.lru_cache(maxsize=256)
 def duckdb_sql(sql: str) -> str:
     """``sql`` written for SQLite, as DuckDB SQL with the same meaning over the lake's views.
@@ -135,20 +156,7 @@ def duckdb_sql(sql: str) -> str:
             return exp.Anonymous(this="sqlite_lower", expressions=[node.this])
         if isinstance(node, exp.Upper):
             return exp.Anonymous(this="sqlite_upper", expressions=[node.this])
-        if (
-            isinstance(node, exp.Table)
-            and isinstance(node.this, exp.Anonymous)
-            and node.this.name.lower() == "json_each"
-            and len(node.this.expressions) == 1
-        ):
-            alias = node.alias or "json_each"
-            return exp.Unnest(
-                expressions=[node.this.expressions[0]],
-                alias=exp.TableAlias(
-                    this=exp.to_identifier(alias), columns=[exp.to_identifier("value")]
-                ),
-            )
-        return node
+        return json_each_as_unnest(node)
 
     tree = sqlglot.parse_one(sql, read="sqlite")
     # Innermost first (reversed pre-order), so a rewritten call keeps rewritten arguments.
