@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from vanta_vuln_stats.catalog.tables import CATALOG_TABLES, CURRENT_TABLES
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.storage.lake import layout
-from vanta_vuln_stats.storage.lake.engine import json_each_as_unnest
+from vanta_vuln_stats.storage.lake.engine import json_each_as_unnest, sync_history_columns
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -102,26 +102,8 @@ def _history_relation() -> str:
 
 
 def _sync_history_relation() -> str:
-    rejected = " + ".join(f"{resource.value}_rejected" for resource in Resource)
-    return f"""
-SELECT
-    CAST(round(to_unixtime(started_at) * 1000) AS BIGINT) AS id,
-    {_iso("sync_date")} AS sync_date,
-    vulnerabilities_fetched AS vulnerabilities_count,
-    vulnerabilities_discovered AS new_count,
-    vulnerabilities_updated AS updated_count,
-    vulnerabilities_remediated AS remediated_count,
-    status,
-    {_iso("started_at")} AS started_at,
-    {_iso("finished_at")} AS finished_at,
-    vulnerabilities_reactivated AS reactivated_count,
-    vulnerabilities_resolved AS resolved_count,
-    vulnerability_remediations_fetched AS remediations_count,
-    vulnerable_assets_fetched AS assets_count,
-    {rejected} AS rejected_count,
-    message
-FROM {_table_name(layout.SYNC_HISTORY_TABLE)}
-"""
+    columns = sync_history_columns("CAST(round(to_unixtime(started_at) * 1000) AS BIGINT)", _iso)
+    return f"SELECT {columns} FROM {_table_name(layout.SYNC_HISTORY_TABLE)}"
 
 
 @functools.cache

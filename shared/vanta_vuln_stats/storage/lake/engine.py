@@ -41,7 +41,7 @@ import functools
 import importlib.util
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -304,11 +304,16 @@ def _sync_history_view(store: LakeStorage, manifests: dict[Any, Manifest]) -> st
         uncommitted = _source(schema, [url(key) for key in others])
         parts.append(f"SELECT * FROM {uncommitted} WHERE status <> 'complete'")
     rows = " UNION ALL BY NAME ".join(parts)
+    return f"SELECT {sync_history_columns('epoch_ms(started_at)', _iso)} FROM ({rows})"
+
+
+def sync_history_columns(run_id_ms: str, iso: Callable[[str], str]) -> str:
+    """The select list that shapes the lake's sync_history rows as the SQLite store's
+    ``sync_history`` table, for the statistics' SQL on any engine: ``run_id_ms`` is the engine's
+    expression for the start in epoch milliseconds, ``iso(column)`` its ISO text of a time."""
     rejected = " + ".join(f"{resource.value}_rejected" for resource in Resource)
-    iso = _iso
     return f"""
-SELECT
-    epoch_ms(started_at) AS id,
+    {run_id_ms} AS id,
     {iso("sync_date")} AS sync_date,
     vulnerabilities_fetched AS vulnerabilities_count,
     vulnerabilities_discovered AS new_count,
@@ -323,7 +328,6 @@ SELECT
     vulnerable_assets_fetched AS assets_count,
     {rejected} AS rejected_count,
     message
-FROM ({rows})
 """
 
 
