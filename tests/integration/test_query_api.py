@@ -13,12 +13,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from moto.core.config import default_user_config
 
 from vanta_vuln_stats.api.settings import services
 from vanta_vuln_stats.query.named import get_query
+
+from .test_athena_client import Moto
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -87,46 +88,13 @@ def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return response["statusCode"], json.loads(response["body"])
 
 
-class Athena:
+class Athena(Moto):
+    """moto's Athena with results set beforehand (test_athena_client's), and every
+    StartQueryExecution request the API sent."""
+
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
+        super().__init__(endpoint)
         self.sent: list[dict[str, Any]] = []
-
-    def set_results(self, columns: list[tuple[str, str]], rows: list[list[str]]) -> None:
-        header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
-        response = httpx.post(
-            f"{self.endpoint}/moto-api/static/athena/query-results",
-            json={
-                "region": REGION,
-                "results": [
-                    {
-                        "rows": [header]
-                        + [{"Data": [{"VarCharValue": v} for v in row]} for row in rows],
-                        "column_info": [
-                            {"Name": name, "Label": name, "Type": kind, "Nullable": "UNKNOWN"}
-                            for name, kind in columns
-                        ],
-                    }
-                ],
-            },
-        )
-        assert response.status_code == 201
-
-    def progress_after(self, polls: int) -> None:
-        response = httpx.post(
-            f"{self.endpoint}/moto-api/state-manager/set-transition",
-            json={
-                "model_name": "athena::execution",
-                "transition": {"progression": "manual", "times": polls},
-            },
-        )
-        assert response.status_code == 201
-
-    def reset_progress(self) -> None:
-        httpx.post(
-            f"{self.endpoint}/moto-api/state-manager/unset-transition",
-            json={"model_name": "athena::execution"},
-        )
 
     def _record(self, params: dict[str, Any], **_: Any) -> None:
         self.sent.append(json.loads(params["body"]))
