@@ -6,7 +6,8 @@ filters. ``vanta-vuln-stats simulator`` runs the local Vanta API simulator; ``ca
 the Glue catalog of a lake on S3; ``migrate`` moves a SQLite store into a Parquet lake;
 ``query`` runs the named SQL queries (query/command.py); ``devstack`` serves emulated AWS and
 deploys the stack into it (devstack/command.py). ``--stack-name`` with ``--trigger-lambda-sync``,
-``--lambda-status`` or ``--lambda-logs`` works on a deployed stack (cloud/command.py).
+``--lambda-status`` or ``--lambda-logs`` works on a deployed stack, ``--deploy-lambda`` deploys
+one (cloud/command.py).
 
 Errors are mapped to exit codes in one place (``main``): a user mistake prints one line and exits
 2, a failed sync exits 1, an interrupted one 130; tracebacks only with ``--verbose``.
@@ -42,6 +43,7 @@ Deployed stack (--stack-name NAME or VANTA_STACK_NAME; region --aws-region or AW
   vanta-vuln-stats --stack-name vvs --trigger-lambda-sync [--run-date 2024-06-01] [--no-wait]
   vanta-vuln-stats --stack-name vvs --lambda-status [--format json]
   vanta-vuln-stats --stack-name vvs --lambda-logs [--function fetch_pages] [--since 30m] [--follow]
+  vanta-vuln-stats --deploy-lambda [--environment dev|staging|production]   (samconfig.toml)
 
 Credentials: the client id and the client secret are each taken from the first place
 that has it: --client-id / --client-secret, VANTA_CLIENT_ID / VANTA_CLIENT_SECRET, the
@@ -308,6 +310,7 @@ def _check_cloud_flags(parser: argparse.ArgumentParser, args: argparse.Namespace
         "--no-wait": (args.no_wait, args.trigger_lambda_sync, "--trigger-lambda-sync"),
         "--function": (args.function, args.lambda_logs, "--lambda-logs"),
         "--follow": (args.follow, args.lambda_logs, "--lambda-logs"),
+        "--environment": (args.environment, args.deploy_lambda, "--deploy-lambda"),
     }
     for flag, (given, command, name) in needs.items():
         if given and not command:

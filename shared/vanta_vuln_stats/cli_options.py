@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vanta_vuln_stats.errors import UserInputError
 
-__all__ = ["SETTING_FLAGS", "parse_date_bound", "setting_overrides"]
+if TYPE_CHECKING:
+    from vanta_vuln_stats.config.credentials import Credentials
+    from vanta_vuln_stats.config.settings import Settings
+
+__all__ = [
+    "SETTING_FLAGS",
+    "credentials_from_args",
+    "parse_date_bound",
+    "setting_overrides",
+    "settings_from_args",
+]
 
 # Each setting a flag can override, and the flag's spelling (for messages naming the source).
 SETTING_FLAGS = {
@@ -40,6 +50,27 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
         name: values.get("credentials" if name == "credentials_file" else name)
         for name in SETTING_FLAGS
     }
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The main command's settings: its flags over the environment, config.json and defaults."""
+    from vanta_vuln_stats.config.settings import load_settings
+
+    return load_settings(setting_overrides(args), config_file=args.config, flag_names=SETTING_FLAGS)
+
+
+def credentials_from_args(args: argparse.Namespace, settings: Settings) -> Credentials:
+    """The Vanta credentials from the main command's usual places (--client-id/--client-secret,
+    VANTA_CLIENT_ID/VANTA_CLIENT_SECRET, the --credentials file, the --secret-id secret)."""
+    from vanta_vuln_stats.config.credentials import resolve_credentials
+
+    return resolve_credentials(
+        args.client_id,
+        args.client_secret,
+        credentials_file=settings.credentials_file,
+        secret_id=settings.secret_id,
+        aws_region=settings.aws_region,
+    )
 
 
 def parse_date_bound(text: str, *, end: bool) -> datetime:

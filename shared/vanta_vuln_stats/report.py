@@ -17,7 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from vanta_vuln_stats.cli_options import SETTING_FLAGS, parse_date_bound, setting_overrides
+from vanta_vuln_stats.cli_options import (
+    SETTING_FLAGS,
+    credentials_from_args,
+    parse_date_bound,
+    setting_overrides,
+)
 from vanta_vuln_stats.errors import UserInputError
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.pipeline.sync import SyncFailed, SyncInterrupted, run_sync
@@ -97,7 +102,7 @@ def run_report(args: argparse.Namespace) -> int:
     where = f"The database {settings.database}" if uses_file else f"The lake {settings.lake}"
     credentials = None
     if args.sync or (not args.use_cache and not exists):
-        credentials = _credentials(args, settings)
+        credentials = credentials_from_args(args, settings)
     if args.use_cache and not exists:
         raise UserInputError(f"{where} does not exist; run with --sync to create it.")
     with open_backend(
@@ -109,7 +114,7 @@ def run_report(args: argparse.Namespace) -> int:
         if sync:
             if not args.sync and args.verbose:
                 err.print("No cached data found: syncing from the Vanta API.")
-            credentials = credentials or _credentials(args, settings)
+            credentials = credentials or credentials_from_args(args, settings)
             _sync(args, settings, credentials, store, err, run_date=run_date)
         elif not store.has_data():
             raise UserInputError(f"{where} holds no synced data yet; run with --sync.")
@@ -190,18 +195,6 @@ def _athena_report(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-def _credentials(args: argparse.Namespace, settings: Settings) -> Credentials:
-    from vanta_vuln_stats.config.credentials import resolve_credentials
-
-    return resolve_credentials(
-        args.client_id,
-        args.client_secret,
-        credentials_file=settings.credentials_file,
-        secret_id=settings.secret_id,
-        aws_region=settings.aws_region,
-    )
 
 
 def _sync(

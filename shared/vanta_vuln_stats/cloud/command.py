@@ -3,7 +3,10 @@
 - ``--trigger-lambda-sync``: start the day's execution (``sync-YYYY-MM-DD``; a re-run name when
   the day has one already), follow its steps, print a summary; exit 0 when it SUCCEEDED;
 - ``--lambda-status``: outputs, schedule, the last executions, alarms in ALARM;
-- ``--lambda-logs``: the functions' CloudWatch Logs, ``--follow`` until Ctrl-C.
+- ``--lambda-logs``: the functions' CloudWatch Logs, ``--follow`` until Ctrl-C;
+- ``--deploy-lambda``: deploy the stack of an environment of samconfig.toml (``--environment``,
+  dev by default) with the SAM CLI, or into the emulated AWS when ``AWS_ENDPOINT_URL`` is a
+  loopback URL, then smoke-check it (cloud/deploy.py); exit 0 when the check passes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from vanta_vuln_stats.cloud.execution import ExecutionReport, follow
@@ -59,6 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="CloudWatch Logs of the stack's functions, as '<time> <function> <message>'",
     )
+    actions.add_argument(
+        "--deploy-lambda",
+        action="store_true",
+        help="deploy the stack of --environment (samconfig.toml; --stack-name overrides its "
+        "name): sam build + sam deploy, or into emulated AWS when AWS_ENDPOINT_URL is a "
+        "loopback URL; then a smoke check of its outputs; exit 1 unless it passes",
+    )
+    group.add_argument(
+        "--environment",
+        metavar="ENV",
+        choices=("dev", "staging", "production"),
+        help="with --deploy-lambda: dev (default), staging or production, as in samconfig.toml",
+    )
     group.add_argument(
         "--no-wait",
         action="store_true",
@@ -83,10 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def requested(args: argparse.Namespace) -> bool:
-    return bool(args.trigger_lambda_sync or args.lambda_status or args.lambda_logs)
+    return bool(
+        args.trigger_lambda_sync or args.lambda_status or args.lambda_logs or args.deploy_lambda
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.deploy_lambda:
+        return deploy(args)
     stack = load_stack(args.stack_name, args.aws_region)
     with aws_errors(stack.name):
         if args.trigger_lambda_sync:
@@ -94,6 +115,67 @@ def run(args: argparse.Namespace) -> int:
         if args.lambda_status:
             return status(stack, as_json=args.format == "json")
         return logs(stack, function=args.function, since=args.since, keep_following=args.follow)
+
+
+# ---------------------------------------------------------------------------------------------
+# --deploy-lambda
+
+
+def deploy(args: argparse.Namespace) -> int:
+    """The environment's stack, deployed and smoke-checked (cloud/deploy.py)."""
+    import os
+
+    from vanta_vuln_stats.cloud import deploy as deployment
+
+    root = deployment.project_root()
+    config = deployment.environment_config(args.environment or deployment.DEFAULT_ENVIRONMENT, root)
+    name = args.stack_name or config.stack_name
+    region = args.aws_region or config.region
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        _deploy_emulated(args, endpoint, name, config.parameters, root)
+        region = None  # the emulated AWS has one region, its own
+    else:
+        if name != config.stack_name:
+            raise UserInputError(
+                f"--stack-name {name} differs from {config.name}'s stack {config.stack_name} in "
+                "samconfig.toml: sam deploys the environment's stack (change samconfig.toml)."
+            )
+        print(f"Deploying {config.name} ({name}, {region or 'the default region'}) with SAM.")
+        deployment.deploy_with_sam(config, root, out=lambda line: print(line, flush=True))
+    stack = load_stack(name, region)
+    with aws_errors(name):
+        problems = deployment.smoke_check(stack, probe_api=not endpoint)
+    return deployment.report_smoke(stack, problems)
+
+
+def _deploy_emulated(
+    args: argparse.Namespace,
+    endpoint: str,
+    name: str,
+    parameters: dict[str, str],
+    root: Path,
+) -> None:
+    """``devstack deploy`` of the stack into the emulated AWS at ``endpoint`` (loopback only),
+    with the Vanta API and credentials of the main command's usual settings."""
+    from vanta_vuln_stats.cli_options import credentials_from_args, settings_from_args
+    from vanta_vuln_stats.devstack.deploy import check_endpoint, deploy_stack
+
+    endpoint = check_endpoint(endpoint)
+    settings = settings_from_args(args)
+    credentials = credentials_from_args(args, settings)
+    print(f"Deploying {name} into the emulated AWS at {endpoint}.", flush=True)
+    result = deploy_stack(
+        endpoint,
+        stack_name=name,
+        api_url=settings.api_url,
+        client_id=credentials.client_id,
+        client_secret=credentials.client_secret,
+        template_path=root / "template.yaml",
+        parameters=parameters,
+    )
+    for note in result.get("notes", []):
+        print(f"  note: {note}")
 
 
 # ---------------------------------------------------------------------------------------------
