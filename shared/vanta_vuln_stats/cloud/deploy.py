@@ -192,7 +192,7 @@ def _sam_environment(sam: Path) -> dict[str, str]:
     # The layers' Makefile installs wheels with the pip of $PYTHON: the SAM venv's, as `make build`.
     python = sam.parent / "python"
     if python.is_file():
-        env.setdefault("PYTHON", str(python))
+        env["PYTHON"] = str(python)
     return env
 
 
@@ -281,7 +281,12 @@ def deploy_with_sam(
     out: Callable[[str], None] = print,
 ) -> None:
     """Snapshot, ``sam build``, ``sam deploy`` for the environment (DeployError on failure)."""
-    sam = find_sam(root)
+    try:
+        sam = find_sam(root)
+    except UserInputError:
+        if not dry_run:
+            raise
+        sam = SAM_VENV_BIN / "sam"  # what `make sam-venv` would make
     commands = sam_commands(sam, config.name)
     if dry_run:
         out(f"would snapshot {config.stack_name} into {SNAPSHOTS / config.name}/<n>/")

@@ -1,0 +1,123 @@
+"""scripts/deploy_lambda.sh, rollback.sh and create_layer.sh: their arguments, --help and
+--dry-run (which prints the commands and calls neither AWS nor SAM)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+BASH = shutil.which("bash")
+
+pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
+
+
+def script(name: str, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BASH or "bash", str(SCRIPTS / name), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "PROJECT_PYTHON": sys.executable},
+    )
+
+
+@pytest.mark.parametrize("name", ["deploy_lambda.sh", "rollback.sh", "create_layer.sh"])
+def test_help(name: str) -> None:
+    done = script(name, "--help")
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"Usage: scripts/{name}")
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("name", ["deploy_lambda.sh", "rollback.sh"])
+def test_unknown_environment(name: str) -> None:
+    done = script(name, "--environment", "prod")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{name}: unknown environment 'prod': choose dev, staging or production\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["deploy_lambda.sh", "rollback.sh"])
+def test_environment_is_required(name: str) -> None:
+    done = script(name)
+    assert done.returncode == 2
+    assert "give --environment dev, staging or production" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["deploy_lambda.sh", "rollback.sh", "create_layer.sh"])
+def test_unknown_argument(name: str) -> None:
+    done = script(name, "--environment", "dev", "--bogus")
+    assert done.returncode == 2
+    assert "unknown argument" in done.stderr
+
+
+def test_deploy_dry_run_prints_the_commands(tmp_path: Path) -> None:
+    done = script("deploy_lambda.sh", "--environment", "staging", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "would snapshot vanta-vuln-stats-staging into .aws-sam/rollback/staging/<n>/"
+    )
+    build = next(line for line in lines if " build " in line)
+    deploy = next(line for line in lines if " deploy " in line)
+    assert build.startswith("+ ") and build.endswith(
+        "sam build --config-env staging --template-file template.yaml --build-dir .aws-sam/build"
+    )
+    # no terminal here: the change set is confirmed by the script itself
+    assert deploy.endswith(
+        "sam deploy --config-env staging --no-fail-on-empty-changeset --no-confirm-changeset"
+    )
+    assert "would smoke-check vanta-vuln-stats-staging" in lines
+    assert lines[-1] == "on a failed smoke check: scripts/rollback.sh --environment staging"
+    assert not (tmp_path / ".aws-sam").exists()
+
+
+def test_deploy_dry_run_without_smoke() -> None:
+    done = script("deploy_lambda.sh", "-e", "dev", "--no-smoke", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "smoke" not in done.stdout
+    assert "rollback.sh" not in done.stdout
+
+
+def test_rollback_refuses_a_version_that_is_not_a_number() -> None:
+    done = script("rollback.sh", "--environment", "dev", "--to-version", "latest")
+    assert done.returncode == 2
+    assert "--to-version takes a snapshot number" in done.stderr
+
+
+def test_create_layer_dry_run(tmp_path: Path) -> None:
+    out = tmp_path / "layers"
+    done = script("create_layer.sh", "--arch", "arm64", "--out", str(out), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"build-CoreLayer ARTIFACTS_DIR={out}/CoreLayer ARCH=arm64" in done.stdout
+    assert f"build-ParquetLayer ARTIFACTS_DIR={out}/ParquetLayer ARCH=arm64" in done.stdout
+    assert f"{out}/parquet-layer-arm64.zip" in done.stdout
+    assert "publish" not in done.stdout
+    assert not out.exists()
+
+
+def test_create_layer_refuses_an_unknown_architecture() -> None:
+    done = script("create_layer.sh", "--arch", "aarch64")
+    assert done.returncode == 2
+    assert "unknown architecture 'aarch64': choose x86_64 or arm64" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shellcheck() -> None:
+    done = subprocess.run(
+        ["shellcheck", *map(str, sorted(SCRIPTS.glob("*.sh")))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
