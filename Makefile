@@ -10,15 +10,28 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help venv test test-unit test-integration demo lint format bench lock clean simulator \
-	build layers sam-venv lint-template devstack-aws invoke run-workflow
+	build layers sam-venv lint-template devstack-aws invoke run-workflow checkov checkov-venv deploy
 
 # The SAM CLI lives in a venv of its own: aws-sam-cli pins boto3, click and cfn-lint to versions
 # that cannot be resolved together with requirements-dev.txt (docs/DECISIONS.md).
 SAM_VENV  ?= .venv-sam
 SAM_BIN   := $(SAM_VENV)/bin
 SAM_STAMP := $(SAM_VENV)/.installed
+# checkov has a venv of its own too: it pins boto3 1.35, which neither of the others can take.
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_BIN   := $(CHECKOV_VENV)/bin
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Where `make layers` puts the two layers when built without SAM.
 LAYERS_DIR ?= build/layers
+# The environment `make deploy` deploys: one of samconfig.toml's.
+ENVIRONMENTS := dev staging production
+ENV ?= dev
+
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifneq ($(words $(ENV))$(filter $(ENV),$(ENVIRONMENTS)),1$(ENV))
+$(error ENV=$(ENV) is not an environment: choose ENV=dev, ENV=staging or ENV=production)
+endif
+endif
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,9 +76,21 @@ invoke: $(STAMP) ## one Lambda in-process: make invoke FN=fetch_pages EVENT=even
 	$(BIN)/python -m vanta_vuln_stats.devstack.invoke "$(FN)" "$(or $(EVENT),events/$(FN).json)" \
 	  $(if $(STACK),--stack "$(STACK)")
 
-lint: $(STAMP) lint-template ## ruff, cfn-lint, sam validate and the workflow checks
+lint: $(STAMP) lint-template checkov ## ruff, cfn-lint, sam validate, checkov and the workflow checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# --skip-download: checkov's only network call fetches guideline links; it checks offline.
+checkov: $(CHECKOV_STAMP) ## checkov on template.yaml (each skip has its reason, docs/DECISIONS.md)
+	$(CHECKOV_BIN)/checkov -f template.yaml --config-file .checkov.yaml --framework cloudformation \
+	  --skip-download --quiet --compact
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_BIN)/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+checkov-venv: $(CHECKOV_STAMP) ## create or update .venv-checkov from requirements-checkov.txt
 
 lint-template: $(STAMP) $(SAM_STAMP) ## template.yaml and workflows/ only
 	$(SAM_BIN)/cfn-lint template.yaml
@@ -86,6 +111,11 @@ build: $(STAMP) $(SAM_STAMP) ## sam build into .aws-sam/ (layers from PyPI wheel
 	SAM_CLI_TELEMETRY=0 PYTHON=$(abspath $(SAM_BIN)/python) $(SAM_BIN)/sam build \
 	  --template-file template.yaml --build-dir .aws-sam/build
 	$(BIN)/python -m bench.layers --built .aws-sam/build
+
+# scripts/deploy_lambda.sh: snapshot the deployed stack, sam build, sam deploy --config-env ENV,
+# smoke check, and scripts/rollback.sh when the check fails (docs/LAMBDA_DEPLOYMENT.md).
+deploy: $(STAMP) $(SAM_STAMP) ## deploy to AWS and smoke-check: make deploy ENV=dev|staging|production
+	PROJECT_PYTHON=$(abspath $(BIN)/python) scripts/deploy_lambda.sh --environment $(ENV)
 
 layers: ## build the two layers without SAM into build/layers/ (LAYERS_DIR=...)
 	rm -rf $(LAYERS_DIR)
@@ -109,4 +139,4 @@ lock: ## re-resolve the pinned requirements (needs network access to PyPI)
 	rm -rf .lockvenv
 
 clean: ## remove the virtualenvs, builds and caches
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
