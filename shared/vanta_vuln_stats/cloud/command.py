@@ -133,8 +133,10 @@ def deploy(args: argparse.Namespace) -> int:
     region = args.aws_region or config.region
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
+        from vanta_vuln_stats.devstack.deploy import REGION
+
         _deploy_emulated(args, endpoint, name, config.parameters, root)
-        region = None  # the emulated AWS has one region, its own
+        region = REGION  # the region the devstack deploys into, whatever the profile says
     else:
         if name != config.stack_name:
             raise UserInputError(
