@@ -121,3 +121,72 @@ def test_shellcheck() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_deploy_with_sam_snapshots_then_builds_and_deploys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in `sam` in the project's .venv-sam records its calls; the snapshot comes first,
+    from the stack as deployed (fake CloudFormation at the boto3 boundary)."""
+    from vanta_vuln_stats.cloud import deploy, stack
+
+    for name in ("template.yaml", "samconfig.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    calls = tmp_path / "calls.txt"
+    sam = tmp_path / ".venv-sam" / "bin" / "sam"
+    sam.parent.mkdir(parents=True)
+    sam.write_text(f'#!/bin/sh\necho "$PWD|$PYTHON|$SAM_CLI_TELEMETRY|$*" >> {calls}\n')
+    sam.chmod(0o755)
+    (sam.parent / "python").symlink_to(sys.executable)
+
+    class CloudFormation:
+        def describe_stacks(self, StackName: str) -> dict:
+            return {"Stacks": [{"StackStatus": "UPDATE_COMPLETE", "Parameters": []}]}
+
+        def get_template(self, StackName: str, TemplateStage: str) -> dict:
+            return {"TemplateBody": "Resources: {}\n"}
+
+    monkeypatch.setattr(stack, "clients", lambda region: {"cloudformation": CloudFormation()}.get)
+    lines: list[str] = []
+    config = deploy.environment_config("dev", tmp_path)
+    deploy.deploy_with_sam(config, tmp_path, out=lines.append)
+    assert lines[0] == "Snapshot of the deployed stack: .aws-sam/rollback/dev/1"
+    assert (tmp_path / ".aws-sam/rollback/dev/1/template.yaml").read_text() == "Resources: {}\n"
+    build, deployed = calls.read_text().splitlines()
+    python = str(sam.parent / "python")
+    assert build == (
+        f"{tmp_path}|{python}|0|build --config-env dev --template-file template.yaml "
+        "--build-dir .aws-sam/build"
+    )
+    assert deployed == (
+        f"{tmp_path}|{python}|0|deploy --config-env dev --no-fail-on-empty-changeset "
+        "--no-confirm-changeset"
+    )
+
+
+def test_a_failing_sam_step_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vanta_vuln_stats.cloud import deploy, stack
+    from vanta_vuln_stats.errors import VantaVulnStatsError
+
+    for name in ("template.yaml", "samconfig.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    sam = tmp_path / ".venv-sam" / "bin" / "sam"
+    sam.parent.mkdir(parents=True)
+    sam.write_text("#!/bin/sh\nexit 1\n")
+    sam.chmod(0o755)
+
+    class CloudFormation:
+        def describe_stacks(self, StackName: str) -> dict:
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": "Stack x does not exist"}}, "Call"
+            )
+
+    monkeypatch.setattr(stack, "clients", lambda region: {"cloudformation": CloudFormation()}.get)
+    lines: list[str] = []
+    with pytest.raises(VantaVulnStatsError, match=r"`.*sam build --config-env` failed \(exit 1\)"):
+        deploy.deploy_with_sam(
+            deploy.environment_config("dev", tmp_path), tmp_path, out=lines.append
+        )
+    assert lines[0] == "No complete stack vanta-vuln-stats-dev yet: no snapshot to roll back to."
