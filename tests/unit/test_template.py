@@ -491,3 +491,16 @@ def test_the_generator_checks_and_rewrites_a_stale_block(tmp_path, capsys) -> No
     assert catalog_template.main([str(stale)]) == 0
     assert stale.read_text() == text
     assert catalog_template.main(["--check", str(stale)]) == 0
+
+
+def test_no_role_may_change_a_buckets_configuration(resources) -> None:
+    for name, statement in _statements(resources):
+        if statement["Effect"] == "Allow":
+            for action in _listed(statement["Action"]):
+                assert not action.startswith(
+                    ("s3:PutLifecycle", "s3:PutBucket", "s3:DeleteBucket")
+                ), (
+                    name,
+                    action,
+                )
+                assert action != "s3:PutObjectAcl", name
