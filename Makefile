@@ -96,6 +96,7 @@ lint-template: $(STAMP) $(SAM_STAMP) ## template.yaml and workflows/ only
 	$(SAM_BIN)/cfn-lint template.yaml
 	$(SAM_BIN)/sam validate --lint --template-file template.yaml --region us-east-1
 	$(BIN)/python -m vanta_vuln_stats.devstack.check_workflows
+	$(BIN)/python -m vanta_vuln_stats.catalog.template --check
 
 $(SAM_STAMP): requirements-sam.txt
 	@test -x $(SAM_BIN)/python || $(PYTHON) -m venv $(SAM_VENV)
@@ -105,8 +106,7 @@ $(SAM_STAMP): requirements-sam.txt
 sam-venv: $(SAM_STAMP) ## create or update .venv-sam (the SAM CLI and cfn-lint) from requirements-sam.txt
 
 # SAM builds every layer and function with its Makefile (shared/Makefile, functions/Makefile):
-# no Docker, and wheels for Lambda's platform whatever this machine is (ARCH=arm64 installs
-# aarch64 wheels, for when the template moves to arm64).
+# no Docker, and wheels for Lambda's platform (arm64, the template's) whatever this machine is.
 build: $(STAMP) $(SAM_STAMP) ## sam build into .aws-sam/ (layers from PyPI wheels, no Docker)
 	SAM_CLI_TELEMETRY=0 PYTHON=$(abspath $(SAM_BIN)/python) $(SAM_BIN)/sam build \
 	  --template-file template.yaml --build-dir .aws-sam/build

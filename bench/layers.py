@@ -14,6 +14,7 @@ docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -75,10 +76,22 @@ def build_layers(dest: Path) -> dict[str, float]:
     return seconds
 
 
+def built_architecture(layer: Path) -> str:
+    """The architecture of a built layer's extension modules (``x86_64``, ``aarch64``), read
+    from their names (``*.cpython-312-aarch64-linux-gnu.so``); ``pure Python`` without any."""
+    found = {
+        match.group(1)
+        for path in layer.rglob("*.cpython-*-linux-gnu.so")
+        if (match := re.search(r"-(x86_64|aarch64)-linux-gnu\.so$", path.name))
+    }
+    return "/".join(sorted(found)) or "pure Python"
+
+
 def sizes(layers_dir: Path, code_dir: Path | None) -> dict[str, Any]:
     """Layer sizes from ``layers_dir/<LogicalId>``; function code from ``code_dir/<LogicalId>``
     (a sam build) or, without one, the function's source folder (None when not written yet)."""
     layer_bytes = {name: tree_bytes(layers_dir / name) for name in LAYER_TARGETS_MB}
+    architectures = {name: built_architecture(layers_dir / name) for name in LAYER_TARGETS_MB}
     found = {}
     for fn in functions():
         code = (code_dir / fn.logical_id) if code_dir else (ROOT / "functions" / fn.folder)
@@ -89,7 +102,7 @@ def sizes(layers_dir: Path, code_dir: Path | None) -> dict[str, Any]:
             "code": code_bytes,
             "total": (code_bytes or 0) + sum(layer_bytes[name] for name in fn.layers),
         }
-    return {"layers": layer_bytes, "functions": found}
+    return {"layers": layer_bytes, "architectures": architectures, "functions": found}
 
 
 def _mb(size: int) -> float:
@@ -109,7 +122,9 @@ def layer_results(measured: dict[str, Any], build_seconds: dict[str, float] | No
                 f"{_mb(size):.1f} MB",
                 f"< {target:g} MB",
                 _mb(size) < target,
-                f"{built}python3.12 manylinux_2_28 x86_64 wheels, bytecode included",
+                f"{built}python3.12 manylinux_2_28 "
+                f"{measured.get('architectures', {}).get(name, 'x86_64')} wheels, "
+                "bytecode included",
             )
         )
     by_total: dict[tuple[str, ...], list[str]] = {}

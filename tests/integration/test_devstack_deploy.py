@@ -137,7 +137,16 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     api = lam.get_function_configuration(FunctionName=out["functions"]["QueryApiFunction"])
     api_env = api["Environment"]["Variables"]
     assert api_env["STATE_MACHINE_ARN"] == out["state_machine_arn"]
-    assert api_env["VANTA_ATHENA_OUTPUT_LOCATION"] == f"s3://{bucket}/athena-results/"
+    results = api_env["VANTA_ATHENA_OUTPUT_LOCATION"]  # a bucket of their own
+    assert results.startswith("s3://") and results.endswith("/results/") and bucket not in results
+    boto3.client("s3").head_bucket(Bucket=results.split("/")[2])
+    assert api_env["VANTA_ATHENA_WORKGROUP"] == "vvs-test"
+    groups = {
+        group["logGroupName"]: group.get("retentionInDays")
+        for group in boto3.client("logs").describe_log_groups()["logGroups"]
+    }
+    for name in out["functions"].values():
+        assert groups[f"/aws/lambda/{name}"] == 30, name
     assert api_env["GLUE_DATABASE"] == "vanta_vulns"
     assert [api["name"] for api in boto3.client("apigateway").get_rest_apis()["items"]] == [
         "vvs-test-query-api"

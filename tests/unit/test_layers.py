@@ -26,7 +26,7 @@ LAMBDA_ENV = {
     "sys_platform": "linux",
     "platform_system": "Linux",
     "os_name": "posix",
-    "platform_machine": "x86_64",
+    "platform_machine": "aarch64",
     "extra": "",
 }
 CORE_ROOTS = ("httpx", "orjson", "jsonschema", "aws-lambda-powertools", "aws-xray-sdk")
@@ -154,3 +154,18 @@ def test_every_layer_and_function_is_built_by_a_makefile():
         elif resource["Type"] == "AWS::Serverless::Function":
             assert metadata == {"BuildMethod": "makefile", "ContextPath": "functions"}, logical_id
             assert resource["Properties"]["CodeUri"].startswith("functions/")
+
+
+def test_the_layers_are_built_for_the_templates_architecture():
+    # sam build passes no architecture to a makefile build: shared/Makefile's default decides.
+    template = load_template(ROOT / "template.yaml")
+    (architecture,) = template["Globals"]["Function"]["Architectures"]
+    text = (SHARED / "Makefile").read_text(encoding="utf-8")
+    (default,) = re.findall(r"^ARCH\s*\?=\s*(\S+)\s*$", text, re.MULTILINE)
+    assert default == architecture
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            assert resource["Properties"]["CompatibleArchitectures"] == [architecture], logical_id
+            assert resource["Metadata"]["BuildArchitecture"] == architecture, logical_id
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert "Architectures" not in resource["Properties"], logical_id

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.unit.sam_template import ROOT, of_type, transformed_template
 from vanta_vuln_stats.api.errors import BadRequest, Conflict, NotFound, error_response
-from vanta_vuln_stats.devstack.deploy import _parameter_values, _transform, load_template
 from vanta_vuln_stats.errors import AthenaError, AthenaQueryFailed, ConfigError
 from vanta_vuln_stats.query.named import NamedQueryError
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUTES = {
     ("/api/v1/query", "post"),
     ("/api/v1/query/{query_id}", "get"),
@@ -27,24 +25,13 @@ ROUTES = {
 
 @pytest.fixture(scope="module")
 def transformed() -> dict:
-    template = load_template(ROOT / "template.yaml")
-    for resource in template["Resources"].values():  # packaged, as the deploy does
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if key in properties:
-                properties[key] = "s3://artifacts/code.zip"
-        if "DefinitionUri" in properties:
-            properties["DefinitionUri"] = {"Bucket": "artifacts", "Key": "sync.asl.json"}
-    limits = {"ApiThrottleRateLimit": 7, "ApiThrottleBurstLimit": 11, "ApiQuotaPerDay": 123}
-    return _transform(template, _parameter_values(template, limits))
-
-
-def _of_type(resources: dict, kind: str) -> dict:
-    return {name: r for name, r in resources.items() if r["Type"] == kind}
+    return transformed_template(
+        ApiThrottleRateLimit=7, ApiThrottleBurstLimit=11, ApiQuotaPerDay=123
+    )
 
 
 def test_every_route_needs_the_api_key_but_the_preflight(transformed) -> None:
-    (api,) = _of_type(transformed["Resources"], "AWS::ApiGateway::RestApi").values()
+    (api,) = of_type(transformed["Resources"], "AWS::ApiGateway::RestApi").values()
     paths = api["Properties"]["Body"]["paths"]
     routes = {(path, m) for path, methods in paths.items() for m in methods if m != "options"}
     assert routes == ROUTES
@@ -54,13 +41,13 @@ def test_every_route_needs_the_api_key_but_the_preflight(transformed) -> None:
 
 
 def test_the_usage_plan_throttles_and_limits_from_parameters(transformed) -> None:
-    (plan,) = _of_type(transformed["Resources"], "AWS::ApiGateway::UsagePlan").values()
+    (plan,) = of_type(transformed["Resources"], "AWS::ApiGateway::UsagePlan").values()
     properties = plan["Properties"]
     assert properties["Throttle"] == {"RateLimit": "7", "BurstLimit": "11"}
     assert properties["Quota"] == {"Limit": "123", "Period": "DAY"}
-    assert _of_type(transformed["Resources"], "AWS::ApiGateway::ApiKey")
-    assert _of_type(transformed["Resources"], "AWS::ApiGateway::UsagePlanKey")
-    (stage,) = _of_type(transformed["Resources"], "AWS::ApiGateway::Stage").values()
+    assert of_type(transformed["Resources"], "AWS::ApiGateway::ApiKey")
+    assert of_type(transformed["Resources"], "AWS::ApiGateway::UsagePlanKey")
+    (stage,) = of_type(transformed["Resources"], "AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["StageName"] == "v1"
 
 
@@ -90,7 +77,8 @@ def test_the_function_is_least_privileged_and_light(transformed) -> None:
     for statement in statements:
         assert statement["Resource"] != "*", statement
     text = json.dumps(statements)
-    assert "athena-results/*" in text
+    assert "${AthenaResultsBucket.Arn}/results/*" in text
+    assert "workgroup/${AWS::StackName}" in text
     assert "stateMachine:${AWS::StackName}-sync" in text
 
 
@@ -104,6 +92,10 @@ def test_outputs_keep_their_names_and_add_the_url(transformed) -> None:
         "VantaCredentialsSecretArn",
         "VantaTokenSecretArn",
         "QueryApiUrl",
+        "SyncScheduleName",
+        "AthenaWorkGroupName",
+        "AthenaResultsLocation",
+        "DashboardName",
     } == set(transformed["Outputs"])
 
 

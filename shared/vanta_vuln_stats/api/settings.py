@@ -66,7 +66,7 @@ def services() -> Services:
 
     from vanta_vuln_stats.api.queries import QueryService, s3_latest_day
     from vanta_vuln_stats.api.sync import SyncService
-    from vanta_vuln_stats.query.athena import AthenaClient
+    from vanta_vuln_stats.query.athena import AthenaClient, EmfMetrics
 
     settings = api_settings()
     client = AthenaClient(
@@ -74,6 +74,7 @@ def services() -> Services:
         settings.athena_output_location,
         database=settings.glue_database,
         cache=False,
+        emit_metric=EmfMetrics(),  # scan, cost and seconds per query, for the dashboard
     )
     return Services(
         queries=QueryService(

@@ -120,14 +120,37 @@ class Unresolved(Exception):
 
 
 class Resolver:
-    """Evaluates Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::Select and Fn::Split over known
-    values: ``refs`` (name -> Ref value) and ``attributes`` ((name, attribute) -> value)."""
+    """Evaluates Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split and Fn::If over known
+    values: ``refs`` (name -> Ref value), ``attributes`` ((name, attribute) -> value) and the
+    template's ``conditions`` (name -> definition, evaluated with Fn::Equals/Not/And/Or)."""
 
     def __init__(
-        self, refs: Mapping[str, Any], attributes: Mapping[tuple[str, str], Any] | None = None
+        self,
+        refs: Mapping[str, Any],
+        attributes: Mapping[tuple[str, str], Any] | None = None,
+        conditions: Mapping[str, Any] | None = None,
     ):
         self.refs = dict(refs)
         self.attributes = dict(attributes or {})
+        self.conditions = dict(conditions or {})
+
+    def condition(self, value: Any) -> bool:
+        if isinstance(value, str):  # a condition's name
+            if value not in self.conditions:
+                raise Unresolved(f"Condition {value}")
+            return self.condition(self.conditions[value])
+        ((key, argument),) = value.items()
+        if key == "Condition":
+            return self.condition(argument)
+        if key == "Fn::Equals":
+            return str(self(argument[0])) == str(self(argument[1]))
+        if key == "Fn::Not":
+            return not self.condition(argument[0])
+        if key == "Fn::And":
+            return all(self.condition(item) for item in argument)
+        if key == "Fn::Or":
+            return any(self.condition(item) for item in argument)
+        raise Unresolved(key)
 
     def ref(self, name: str) -> Any:
         if name in self.refs:
@@ -175,6 +198,8 @@ class Resolver:
                 return self(argument[1])[int(self(argument[0]))]
             if key == "Fn::Split":
                 return str(self(argument[1])).split(argument[0])
+            if key == "Fn::If":
+                return self(argument[1] if self.condition(argument[0]) else argument[2])
             if key.startswith("Fn::"):
                 raise Unresolved(key)
         return {key: self(item) for key, item in value.items()}
@@ -536,7 +561,7 @@ def deploy_stack(
         retained = [
             item.get("PhysicalResourceId")
             for item in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-            if item["ResourceType"] == "AWS::S3::Bucket"
+            if item.get("ResourceType") == "AWS::S3::Bucket"
             and transformed["Resources"].get(item["LogicalResourceId"], {}).get("DeletionPolicy")
             == "Retain"
         ]
@@ -555,6 +580,7 @@ def deploy_stack(
     physical = {
         item["LogicalResourceId"]: item
         for item in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in item  # moto lists a resource whose Condition is false as empty
     }
 
     # what the deployed resources resolve to
@@ -582,7 +608,7 @@ def deploy_stack(
             attributes[(logical_id, "TopicArn")] = physical_id
         elif kind == "AWS::IAM::Role":
             attributes[(logical_id, "Arn")] = iam.get_role(RoleName=physical_id)["Role"]["Arn"]
-    resolver = Resolver({**values, **pseudo, **refs}, attributes)
+    resolver = Resolver({**values, **pseudo, **refs}, attributes, transformed.get("Conditions"))
 
     # 5. state machines, through the Step Functions API
     sfn = client("stepfunctions")
