@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import (
 from vanta_vuln_stats.api.errors import NotFound, error_response
 from vanta_vuln_stats.api.queries import Accepted
 from vanta_vuln_stats.api.settings import services
-from vanta_vuln_stats.pipeline.handler import lambda_step
+from vanta_vuln_stats.pipeline.handler import lambda_step, logger
 
 app = APIGatewayRestResolver(
     cors=CORSConfig(
@@ -85,4 +85,17 @@ def _body(empty: object = ...) -> object:
 
 @lambda_step("query_api")
 def handler(event: dict, context: object) -> dict:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    # The API's access log: who (the API key's id, never the key), what, and the answer.
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    logger.info(
+        "request",
+        extra={
+            "method": event.get("httpMethod"),
+            "path": event.get("path"),
+            "status": response.get("statusCode"),
+            "api_key_id": identity.get("apiKeyId"),
+            "source_ip": identity.get("sourceIp"),
+        },
+    )
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,7 +75,7 @@ def rest_event(
             "path": f"/v1{path}",
             "stage": "v1",
             "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1", "apiKey": "test-key"},
+            "identity": {"sourceIp": "127.0.0.1", "apiKey": "test-key", "apiKeyId": "key-id-1"},
             "accountId": "123456789012",
             "apiId": "abc123",
         },
@@ -397,6 +398,16 @@ def test_an_unexpected_failure_is_a_500_without_internals(stack, monkeypatch) ->
     assert status == 500
     assert answer["error"] == "internal_error"
     assert "secret" not in answer["message"]
+
+
+def test_each_request_is_logged_with_the_keys_id_never_the_key(stack, caplog) -> None:
+    with caplog.at_level(logging.INFO):
+        status, _ = call(rest_event("GET", "/api/v1/sync/history", query={"limit": "0"}))
+    (logged,) = [record for record in caplog.records if record.getMessage() == "request"]
+    assert (logged.method, logged.path) == ("GET", "/api/v1/sync/history")
+    assert logged.status == status == 400
+    assert (logged.api_key_id, logged.source_ip) == ("key-id-1", "127.0.0.1")
+    assert "test-key" not in repr(vars(logged))
 
 
 def test_responses_carry_the_cors_origin(stack) -> None:
