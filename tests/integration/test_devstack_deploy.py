@@ -156,8 +156,23 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     assert output["env"]["GLUE_DATABASE"] == "vanta_vulns"
     assert output["context"]["function_name"] == out["functions"]["PrepareFunction"]
 
-    assert any("AWS::Scheduler::Schedule" in note for note in out["notes"])
+    # What moto's CloudFormation skips: created through the services' APIs, or named in notes.
+    (schedule,) = out["schedules"].values()
+    described = boto3.client("scheduler").get_schedule(Name=schedule["name"])
+    assert described["State"] == schedule["state"] == "ENABLED"
+    assert described["Target"]["Arn"].endswith(":function:" + out["functions"]["StartSyncFunction"])
+    assert ":role/" in described["Target"]["RoleArn"]
+    gateway = boto3.client("apigateway")
+    (plan_id,) = out["usage_plans"].values()
+    plan = gateway.get_usage_plan(usagePlanId=plan_id)
+    assert plan["throttle"] == {"burstLimit": 10, "rateLimit": 5.0}
+    (key_id,) = out["api_keys"].values()
+    assert [key["id"] for key in gateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]] == [
+        key_id
+    ]
+    assert not any("AWS::Scheduler::Schedule" in note for note in out["notes"])
     assert any("AWS::S3::BucketPolicy" in note for note in out["notes"])
+    assert any("AWS::ApiGateway::Deployment" in note for note in out["notes"])
 
 
 def test_deploy_again_recreates_the_stack(aws: EmulatedAws, tmp_path: Path) -> None:
