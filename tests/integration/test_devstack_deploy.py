@@ -287,6 +287,8 @@ Resources:
     Type: AWS::S3::Bucket
   Topic:
     Type: AWS::SNS::Topic
+  DeadLetterQueue:
+    Type: AWS::SQS::Queue
   GlueDatabase:
     Type: AWS::Glue::Database
     Properties:
@@ -343,6 +345,7 @@ Resources:
             State: !If [ScheduleOn, ENABLED, DISABLED]
             Input: '{"source": "schedule"}'
             RetryPolicy: {MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600}
+            DeadLetterConfig: {Arn: !GetAtt DeadLetterQueue.Arn}
   SyncStateMachine:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -365,6 +368,19 @@ Resources:
       TreatMissingData: notBreaching
       AlarmActions: [!Ref Topic]
       OKActions: !If [AnyEmail, [!Ref Topic], !Ref AWS::NoValue]
+  DeadLettersAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub ${AWS::StackName}-dead-letters
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions: [{Name: QueueName, Value: !GetAtt DeadLetterQueue.QueueName}]
+      Statistic: Maximum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
   ErrorRateAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
@@ -491,10 +507,12 @@ def test_deploy_creates_what_moto_cloudformation_skips(aws: EmulatedAws, tmp_pat
         "MaximumRetryAttempts": 2,
         "MaximumEventAgeInSeconds": 3600,
     }
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].startswith("arn:aws:sqs:us-east-1:")
 
     cloudwatch = boto3.client("cloudwatch")
     assert out["alarms"] == {
         "SyncFailedAlarm": "vvs-skip-sync-failed",
+        "DeadLettersAlarm": "vvs-skip-dead-letters",
         "ErrorRateAlarm": "vvs-skip-error-rate",
     }
     alarms = {
@@ -507,6 +525,10 @@ def test_deploy_creates_what_moto_cloudformation_skips(aws: EmulatedAws, tmp_pat
     assert failed["Dimensions"] == [
         {"Name": "FunctionName", "Value": out["functions"]["SyncFunction"]}
     ]
+    queue_name = schedule["Target"]["DeadLetterConfig"]["Arn"].rsplit(":", 1)[-1]
+    boto3.client("sqs").get_queue_url(QueueName=queue_name)
+    dimensions = alarms["vvs-skip-dead-letters"]["Dimensions"]
+    assert dimensions == [{"Name": "QueueName", "Value": queue_name}]
     rate = alarms["vvs-skip-error-rate"]
     assert [metric["Id"] for metric in rate["Metrics"]] == ["errors", "invocations", "rate"]
     assert rate["Metrics"][2]["Expression"] == "errors / invocations"
@@ -557,7 +579,8 @@ def test_deploy_creates_what_moto_cloudformation_skips(aws: EmulatedAws, tmp_pat
     assert plans == ["vvs-skip-plan"]
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix="vvs-skip")["MetricAlarms"]
     assert sorted(alarm["AlarmName"] for alarm in alarms) == [
+        "vvs-skip-dead-letters",
         "vvs-skip-error-rate",
         "vvs-skip-sync-failed",
     ]
-    assert [alarm["AlarmActions"] for alarm in alarms] == [[again["topic_arn"]]] * 2
+    assert [alarm["AlarmActions"] for alarm in alarms] == [[again["topic_arn"]]] * 3

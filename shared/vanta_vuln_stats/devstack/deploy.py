@@ -62,6 +62,8 @@ CREATED_BY_API = {
 NOT_EMULATED = {
     "AWS::S3::BucketPolicy": "the bucket policy (moto's CloudFormation skips it; moto does not "
     "enforce bucket policies anyway)",
+    "AWS::SQS::QueuePolicy": "the queue policy (moto's CloudFormation skips it; moto does not "
+    "enforce queue policies anyway)",
     # moto's CloudFormation makes the REST API but ignores its OpenAPI body, so it has no
     # methods and a deployment of it is refused: invoke QueryApiFunction directly instead.
     "AWS::ApiGateway::Deployment": "the query API's deployment (moto leaves the REST API "
@@ -589,14 +591,20 @@ NAMED_BY = {
     "AWS::CloudWatch::Alarm": ("AlarmName",),
     "AWS::ApiGateway::Stage": ("StageName",),
 }
+DEFAULT_NAMED = {"AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
 
 
-def _known_name(kind: str, properties: Mapping[str, Any], resolver: Resolver) -> str | None:
+def _known_name(
+    kind: str, logical_id: str, properties: Mapping[str, Any], resolver: Resolver, stack: str
+) -> str | None:
+    """The resource's Ref where it is a name known before the stack exists, else None."""
     value: Any = properties
     for key in NAMED_BY.get(kind, ()):
         value = value.get(key) if isinstance(value, Mapping) else None
-    if kind not in NAMED_BY or value is None:
+    if kind not in NAMED_BY:
         return None
+    if value is None:  # the name _alarm and _schedule give one without a name
+        return f"{stack}-{logical_id}" if kind in DEFAULT_NAMED else None
     try:
         return str(resolver(value))
     except Unresolved:
@@ -819,7 +827,7 @@ def deploy_stack(
             machines[logical_id] = {"name": name, "arn": arn, "properties": properties}
             del resources[logical_id]
         elif kind in AFTER_STACK or kind in NOT_EMULATED:
-            name = _known_name(kind, properties, base)
+            name = _known_name(kind, logical_id, properties, base, stack_name)
             if name is not None:
                 refs[logical_id] = name
             if kind in AFTER_STACK:
@@ -906,6 +914,14 @@ def deploy_stack(
             attributes[(logical_id, "TopicArn")] = physical_id
         elif kind == "AWS::IAM::Role":
             attributes[(logical_id, "Arn")] = iam.get_role(RoleName=physical_id)["Role"]["Arn"]
+        elif kind == "AWS::SQS::Queue":  # its Ref is the queue's URL
+            queue = physical_id.rstrip("/").rsplit("/", 1)[-1]
+            attributes[(logical_id, "QueueName")] = queue
+            attributes[(logical_id, "QueueUrl")] = physical_id
+            attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{account}:{queue}"
+        elif kind == "AWS::Logs::LogGroup":
+            arn = f"arn:aws:logs:{REGION}:{account}:log-group:{physical_id}:*"
+            attributes[(logical_id, "Arn")] = arn
     resolver = Resolver({**values, **pseudo, **refs}, attributes, conditions)
 
     # 5. state machines, through the Step Functions API
