@@ -165,8 +165,23 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     assert output["env"]["GLUE_DATABASE"] == "vanta_vulns"
     assert output["context"]["function_name"] == out["functions"]["PrepareFunction"]
 
-    assert any("AWS::Scheduler::Schedule" in note for note in out["notes"])
+    # What moto's CloudFormation skips: created through the services' APIs, or named in notes.
+    (schedule,) = out["schedules"].values()
+    described = boto3.client("scheduler").get_schedule(Name=schedule["name"])
+    assert described["State"] == schedule["state"] == "ENABLED"
+    assert described["Target"]["Arn"].endswith(":function:" + out["functions"]["StartSyncFunction"])
+    assert ":role/" in described["Target"]["RoleArn"]
+    gateway = boto3.client("apigateway")
+    (plan_id,) = out["usage_plans"].values()
+    plan = gateway.get_usage_plan(usagePlanId=plan_id)
+    assert plan["throttle"] == {"burstLimit": 10, "rateLimit": 5.0}
+    (key_id,) = out["api_keys"].values()
+    assert [key["id"] for key in gateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]] == [
+        key_id
+    ]
+    assert not any("AWS::Scheduler::Schedule" in note for note in out["notes"])
     assert any("AWS::S3::BucketPolicy" in note for note in out["notes"])
+    assert any("AWS::ApiGateway::Deployment" in note for note in out["notes"])
 
 
 def test_deploy_again_recreates_the_stack(aws: EmulatedAws, tmp_path: Path) -> None:
@@ -258,3 +273,323 @@ def test_cli_deploy_refuses_without_an_endpoint(tmp_path: Path) -> None:
     assert stdout == ""
     assert deploy.returncode == 2
     assert stderr.strip().count("\n") == 0 and "AWS_ENDPOINT_URL" in stderr
+
+
+# A small SAM template with each type moto's CloudFormation skips, some under Conditions and
+# with Fn::If in their properties, in the shapes template.yaml uses.
+SKIPPED_TYPES_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  ScheduleState: {Type: String, Default: ENABLED, AllowedValues: [ENABLED, DISABLED]}
+  AlarmEmail: {Type: String, Default: ""}
+  OpsEmail: {Type: String, Default: ops@example.com}
+  FailureThreshold: {Type: Number, Default: 3}
+  ApiRateLimit: {Type: Number, Default: 5}
+Conditions:
+  HasAlarmEmail: !Not [!Equals [!Ref AlarmEmail, ""]]
+  HasOpsEmail: !Not [!Equals [!Ref OpsEmail, ""]]
+  ScheduleOn: !Equals [!Ref ScheduleState, ENABLED]
+  AnyEmail: !Or [!Condition HasAlarmEmail, !Condition HasOpsEmail]
+Resources:
+  DataBucket:
+    Type: AWS::S3::Bucket
+  Topic:
+    Type: AWS::SNS::Topic
+  DeadLetterQueue:
+    Type: AWS::SQS::Queue
+  GlueDatabase:
+    Type: AWS::Glue::Database
+    Properties:
+      CatalogId: !Ref AWS::AccountId
+      DatabaseInput: {Name: skipped_types_db}
+  FindingsTable:
+    Type: AWS::Glue::Table
+    Properties:
+      CatalogId: !Ref AWS::AccountId
+      DatabaseName: !Ref GlueDatabase
+      TableInput:
+        Name: vanta_findings
+        TableType: EXTERNAL_TABLE
+        Parameters: {classification: parquet}
+        PartitionKeys: [{Name: run_date, Type: string}]
+        StorageDescriptor:
+          Columns: [{Name: id, Type: string}, {Name: severity, Type: string}]
+          Location: !Sub s3://${DataBucket}/vulnerabilities/
+          InputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat
+          OutputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat
+          SerdeInfo:
+            SerializationLibrary: org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe
+  WorkGroup:
+    Type: AWS::Athena::WorkGroup
+    Properties:
+      Name: !Sub ${AWS::StackName}-queries
+      Description: The stack's queries
+      State: ENABLED
+      RecursiveDeleteOption: true
+      WorkGroupConfiguration:
+        EnforceWorkGroupConfiguration: true
+        PublishCloudWatchMetricsEnabled: true
+        BytesScannedCutoffPerQuery: 1073741824
+        ResultConfiguration:
+          OutputLocation: !Sub s3://${DataBucket}/athena-results/
+  SyncFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/start_sync/
+      Handler: app.handler
+      Runtime: python3.12
+      Environment:
+        Variables:
+          ATHENA_WORKGROUP: !Ref WorkGroup
+          ALARM_EMAIL: !If [HasAlarmEmail, !Ref AlarmEmail, !Ref AWS::NoValue]
+          SCHEDULE: !If [ScheduleOn, "on", "off"]
+      Events:
+        Daily:
+          Type: ScheduleV2
+          Properties:
+            Name: !Sub ${AWS::StackName}-daily-sync
+            ScheduleExpression: cron(15 5 * * ? *)
+            ScheduleExpressionTimezone: UTC
+            State: !If [ScheduleOn, ENABLED, DISABLED]
+            Input: '{"source": "schedule"}'
+            RetryPolicy: {MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600}
+            DeadLetterConfig: {Arn: !GetAtt DeadLetterQueue.Arn}
+  SyncStateMachine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Name: !Sub ${AWS::StackName}-sync
+      DefinitionUri: workflows/sync.asl.json
+      Policies: []
+  SyncFailedAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub ${AWS::StackName}-sync-failed
+      AlarmDescription: A sync failed
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{Name: FunctionName, Value: !Ref SyncFunction}]
+      Statistic: Sum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: !Ref FailureThreshold
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
+      OKActions: !If [AnyEmail, [!Ref Topic], !Ref AWS::NoValue]
+  DeadLettersAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub ${AWS::StackName}-dead-letters
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions: [{Name: QueueName, Value: !GetAtt DeadLetterQueue.QueueName}]
+      Statistic: Maximum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
+  ErrorRateAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub ${AWS::StackName}-error-rate
+      EvaluationPeriods: 1
+      Threshold: 0.5
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
+      Metrics:
+        - Id: errors
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: Errors
+              Dimensions: [{Name: FunctionName, Value: !Ref SyncFunction}]
+            Period: 300
+            Stat: Sum
+        - Id: invocations
+          ReturnData: false
+          MetricStat:
+            Metric: {Namespace: AWS/Lambda, MetricName: Invocations}
+            Period: 300
+            Stat: Sum
+        - Id: rate
+          Expression: errors / invocations
+          Label: Error rate
+          ReturnData: true
+  Dashboard:
+    Type: AWS::CloudWatch::Dashboard
+    Properties:
+      DashboardName: !Sub ${AWS::StackName}-sync
+      DashboardBody: !Sub >-
+        {"widgets": [{"type": "text", "properties": {"markdown": "${AWS::StackName}"}}]}
+  OpsSubscription:
+    Type: AWS::SNS::Subscription
+    Condition: HasOpsEmail
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: email
+      Endpoint: !Ref OpsEmail
+  AlarmSubscription:
+    Type: AWS::SNS::Subscription
+    Condition: HasAlarmEmail
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: email
+      Endpoint: !Ref AlarmEmail
+  ApiKey:
+    Type: AWS::ApiGateway::ApiKey
+    Properties:
+      Name: !Sub ${AWS::StackName}-key
+      Enabled: true
+  UsagePlan:
+    Type: AWS::ApiGateway::UsagePlan
+    Properties:
+      UsagePlanName: !Sub ${AWS::StackName}-plan
+      Throttle: {RateLimit: !Ref ApiRateLimit, BurstLimit: 10}
+      Quota: {Limit: 1000, Period: DAY}
+  UsagePlanKey:
+    Type: AWS::ApiGateway::UsagePlanKey
+    Properties:
+      KeyId: !Ref ApiKey
+      KeyType: API_KEY
+      UsagePlanId: !Ref UsagePlan
+Outputs:
+  StateMachineArn:
+    Value: !Ref SyncStateMachine
+  SyncScheduleName:
+    Value: !Sub ${AWS::StackName}-daily-sync
+  AthenaWorkGroupName:
+    Value: !Ref WorkGroup
+  DashboardName:
+    Value: !Ref Dashboard
+  ScheduleState:
+    Value: !If [ScheduleOn, "on", "off"]
+"""
+
+
+def skipped_types_project(root: Path) -> Path:
+    write_function(root, "start_sync")
+    (root / "workflows").mkdir()
+    asl = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    (root / "workflows" / "sync.asl.json").write_text(json.dumps(asl))
+    (root / "template.yaml").write_text(SKIPPED_TYPES_TEMPLATE)
+    return root / "template.yaml"
+
+
+def test_deploy_creates_what_moto_cloudformation_skips(aws: EmulatedAws, tmp_path: Path) -> None:
+    from vanta_vuln_stats.cloud.command import collect_status
+    from vanta_vuln_stats.cloud.stack import load_stack
+
+    template = skipped_types_project(tmp_path)
+    out = _deploy(aws, template, stack_name="vvs-skip", parameters={"ScheduleState": "DISABLED"})
+    bucket = out["bucket"]
+    assert out["notes"] == [], out["notes"]
+
+    table = boto3.client("glue").get_table(DatabaseName="skipped_types_db", Name="vanta_findings")
+    assert out["glue_tables"] == {"FindingsTable": "skipped_types_db.vanta_findings"}
+    storage = table["Table"]["StorageDescriptor"]
+    assert storage["Location"] == f"s3://{bucket}/vulnerabilities/"
+    assert [key["Name"] for key in table["Table"]["PartitionKeys"]] == ["run_date"]
+
+    assert out["workgroup"] == "vvs-skip-queries"
+    workgroup = boto3.client("athena").get_work_group(WorkGroup="vvs-skip-queries")["WorkGroup"]
+    configuration = workgroup["Configuration"]
+    assert configuration["ResultConfiguration"]["OutputLocation"] == (
+        f"s3://{bucket}/athena-results/"
+    )
+    assert configuration["BytesScannedCutoffPerQuery"] == 1073741824
+
+    env = boto3.client("lambda").get_function_configuration(
+        FunctionName=out["functions"]["SyncFunction"]
+    )["Environment"]["Variables"]
+    assert env == {"ATHENA_WORKGROUP": "vvs-skip-queries", "SCHEDULE": "off"}
+
+    assert out["schedules"] == {
+        "SyncFunctionDaily": {"name": "vvs-skip-daily-sync", "state": "DISABLED"}
+    }
+    schedule = boto3.client("scheduler").get_schedule(Name="vvs-skip-daily-sync")
+    assert schedule["Target"]["Arn"].endswith(":function:" + out["functions"]["SyncFunction"])
+    assert schedule["Target"]["Input"] == '{"source": "schedule"}'
+    assert schedule["Target"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 3600,
+    }
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].startswith("arn:aws:sqs:us-east-1:")
+
+    cloudwatch = boto3.client("cloudwatch")
+    assert out["alarms"] == {
+        "SyncFailedAlarm": "vvs-skip-sync-failed",
+        "DeadLettersAlarm": "vvs-skip-dead-letters",
+        "ErrorRateAlarm": "vvs-skip-error-rate",
+    }
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in cloudwatch.describe_alarms(AlarmNamePrefix="vvs-skip")["MetricAlarms"]
+    }
+    failed = alarms["vvs-skip-sync-failed"]
+    assert failed["AlarmActions"] == failed["OKActions"] == [out["topic_arn"]]
+    assert failed["Threshold"] == 3.0
+    assert failed["Dimensions"] == [
+        {"Name": "FunctionName", "Value": out["functions"]["SyncFunction"]}
+    ]
+    queue_name = schedule["Target"]["DeadLetterConfig"]["Arn"].rsplit(":", 1)[-1]
+    boto3.client("sqs").get_queue_url(QueueName=queue_name)
+    dimensions = alarms["vvs-skip-dead-letters"]["Dimensions"]
+    assert dimensions == [{"Name": "QueueName", "Value": queue_name}]
+    rate = alarms["vvs-skip-error-rate"]
+    assert [metric["Id"] for metric in rate["Metrics"]] == ["errors", "invocations", "rate"]
+    assert rate["Metrics"][2]["Expression"] == "errors / invocations"
+    assert cloudwatch.get_dashboard(DashboardName="vvs-skip-sync")["DashboardBody"]
+
+    # Only the subscription whose condition holds.
+    assert list(out["subscriptions"]) == ["OpsSubscription"]
+    subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=out["topic_arn"])
+    assert [item["Endpoint"] for item in subscriptions["Subscriptions"]] == ["ops@example.com"]
+
+    gateway = boto3.client("apigateway")
+    (plan_id,) = out["usage_plans"].values()
+    assert gateway.get_usage_plan(usagePlanId=plan_id)["throttle"] == {
+        "rateLimit": 5.0,
+        "burstLimit": 10,
+    }
+    keys = gateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]
+    assert [key["id"] for key in keys] == list(out["api_keys"].values())
+    assert not [note for note in out["notes"] if "moto's CloudFormation did not" in note]
+
+    # The cloud commands find the schedule by the stack's output, the alarms by its name.
+    status = collect_status(load_stack("vvs-skip", "us-east-1"))
+    assert status["outputs"]["ScheduleState"] == "off"
+    assert status["schedules"] == [
+        {
+            "name": "vvs-skip-daily-sync",
+            "state": "DISABLED",
+            "expression": "cron(15 5 * * ? *)",
+            "timezone": "UTC",
+        }
+    ]
+    assert status["alarms"] == []
+    cloudwatch.set_alarm_state(
+        AlarmName="vvs-skip-sync-failed", StateValue="ALARM", StateReason="a sync failed"
+    )
+    status = collect_status(load_stack("vvs-skip", "us-east-1"))
+    assert [(alarm["name"], alarm["reason"]) for alarm in status["alarms"]] == [
+        ("vvs-skip-sync-failed", "a sync failed")
+    ]
+
+    # Deployed again: updated in place, nothing twice.
+    again = _deploy(aws, template, stack_name="vvs-skip", parameters={"ScheduleState": "ENABLED"})
+    assert again["schedules"]["SyncFunctionDaily"]["state"] == "ENABLED"
+    assert again["workgroup"] == "vvs-skip-queries"
+    names = [key["name"] for key in gateway.get_api_keys()["items"]]
+    assert names == ["vvs-skip-key"]
+    plans = [plan["name"] for plan in gateway.get_usage_plans()["items"]]
+    assert plans == ["vvs-skip-plan"]
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="vvs-skip")["MetricAlarms"]
+    assert sorted(alarm["AlarmName"] for alarm in alarms) == [
+        "vvs-skip-dead-letters",
+        "vvs-skip-error-rate",
+        "vvs-skip-sync-failed",
+    ]
+    assert [alarm["AlarmActions"] for alarm in alarms] == [[again["topic_arn"]]] * 3

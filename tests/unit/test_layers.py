@@ -152,7 +152,9 @@ def test_every_layer_and_function_is_built_by_a_makefile():
             assert metadata.get("BuildMethod") == "makefile"
             assert f"build-{logical_id}" in shared_targets
         elif resource["Type"] == "AWS::Serverless::Function":
-            assert metadata == {"BuildMethod": "makefile", "ContextPath": "functions"}, logical_id
+            built = {key: metadata.get(key) for key in ("BuildMethod", "ContextPath")}
+            assert built == {"BuildMethod": "makefile", "ContextPath": "functions"}, logical_id
+            assert set(metadata) <= {"BuildMethod", "ContextPath", "checkov"}, logical_id
             assert resource["Properties"]["CodeUri"].startswith("functions/")
 
 

@@ -332,6 +332,8 @@ def _alarms(stack: Stack) -> list[dict[str, Any]]:
         StateValue="ALARM", AlarmNamePrefix=stack.name
     ):
         for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            if alarm.get("StateValue") != "ALARM":  # moto ignores StateValue with a prefix
+                continue
             updated = alarm.get("StateUpdatedTimestamp")
             alarms.append(
                 {

@@ -18,6 +18,7 @@ from vanta_vuln_stats.errors import UserInputError, VantaVulnStatsError
 __all__ = ["CloudError", "Stack", "aws_errors", "function_label", "load_stack"]
 
 STACK_ENV = "VANTA_STACK_NAME"
+SCHEDULE_OUTPUT = "SyncScheduleName"  # the output naming the daily schedule
 
 
 class CloudError(VantaVulnStatsError):
@@ -132,6 +133,10 @@ def load_stack(name: str | None, region: str | None) -> Stack:
                     functions[item["LogicalResourceId"]] = physical
                 elif item["ResourceType"] == "AWS::Scheduler::Schedule":
                     schedules[item["LogicalResourceId"]] = physical
+        # The schedule by its output too: the stack on emulated AWS does not list it.
+        scheduled = outputs.get(SCHEDULE_OUTPUT)
+        if scheduled and scheduled not in schedules.values():
+            schedules[SCHEDULE_OUTPUT] = scheduled
     return Stack(
         name=name,
         status=described["StackStatus"],

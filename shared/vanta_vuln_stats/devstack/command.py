@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deploy template.yaml's stack into the emulated AWS at $AWS_ENDPOINT_URL",
         description="Package, transform and create the stack of template.yaml in emulated AWS "
         "(AWS_ENDPOINT_URL must be a loopback URL: this never deploys to real AWS). Prints one "
-        "JSON line: bucket, lake, state_machine_arn, topic_arn, glue_database, functions, notes.",
+        "JSON line: bucket, lake, state_machine_arn, topic_arn, glue_database, functions, "
+        "workgroup, schedules, alarms and the other resources it made, notes.",
     )
     deploy.add_argument("--stack-name", required=True, help="the stack's name")
     deploy.add_argument("--api-url", required=True, help="the Vanta API (e.g. the simulator)")

@@ -6,17 +6,23 @@ What ``sam package`` + ``sam deploy`` do, as far as moto can follow:
    importable in the devstack's process already) into a deployment bucket and point
    ``CodeUri``/``ContentUri``/``DefinitionUri`` at the S3 objects;
 2. transform the SAM template with the SAM translator;
-3. create, through each service's own API, what moto's CloudFormation skips (Glue database,
-   Secrets Manager secrets) with the names and values the template gives, and put their
-   ``Ref``/``GetAtt`` values in the template in place of the references;
-4. create (or re-create) the stack with moto's CloudFormation;
+3. create, through each service's own API, what moto's CloudFormation skips and the stack
+   refers to (Glue database, Secrets Manager secrets) with the names and values the template
+   gives, and put their ``Ref``/``GetAtt`` values in the template in place of the references
+   (also the names of what step 6 creates: workgroup, alarms, schedules, tables);
+4. create (or re-create) the stack with moto's CloudFormation (which evaluates the template's
+   Conditions and Fn::If itself);
 5. create or update the state machine through the Step Functions API (one made by moto's
    CloudFormation cannot execute), its definition the ASL file with the template's
    ``DefinitionSubstitutions`` resolved;
-6. check each function's environment against the template and patch what moto left unresolved.
+6. create, through their own APIs, the other resources moto's CloudFormation skips, from their
+   properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, the Athena
+   workgroup, SNS subscriptions, Scheduler schedules, CloudWatch alarms, API Gateway keys and
+   usage plans); resources whose ``Condition`` is false are not created, as in CloudFormation;
+7. check each function's environment against the template and patch what moto left unresolved.
 
-Resources with no emulation (the Scheduler schedule, the bucket policy, ...) are left out and
-named in the result's ``notes``.
+Resources with no emulation (the bucket policy, the REST API's deployment and stage) are left
+out and named in the result's ``notes``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -43,24 +50,20 @@ class DeployError(VantaVulnStatsError):
     """The stack could not be deployed into emulated AWS."""
 
 
-# Types moto's CloudFormation skips (or creates where it cannot run): the deploy creates the
-# first group through their own APIs and leaves the second out, with a note.
+# Types moto's CloudFormation skips (or creates where it cannot run). The deploy creates these
+# through their own APIs before the stack (its resources refer to them) ...
 CREATED_BY_API = {
     "AWS::Glue::Database",
     "AWS::SecretsManager::Secret",
     "AWS::StepFunctions::StateMachine",
 }
+# ... the types of AFTER_STACK (below) after it (they refer to its resources), and leaves these
+# out, with a note.
 NOT_EMULATED = {
     "AWS::S3::BucketPolicy": "the bucket policy (moto's CloudFormation skips it; moto does not "
     "enforce bucket policies anyway)",
-    "AWS::Scheduler::Schedule": "the EventBridge Scheduler schedule (no moto support): start "
-    "the state machine yourself",
-    "AWS::Glue::Table": "Glue tables (the pipeline creates its tables itself)",
-    "AWS::Athena::WorkGroup": "the Athena workgroup",
-    "AWS::CloudWatch::Alarm": "CloudWatch alarms",
-    "AWS::ApiGateway::ApiKey": "API Gateway API keys",
-    "AWS::ApiGateway::UsagePlan": "API Gateway usage plans",
-    "AWS::ApiGateway::UsagePlanKey": "API Gateway usage plan keys",
+    "AWS::SQS::QueuePolicy": "the queue policy (moto's CloudFormation skips it; moto does not "
+    "enforce queue policies anyway)",
     # moto's CloudFormation makes the REST API but ignores its OpenAPI body, so it has no
     # methods and a deployment of it is refused: invoke QueryApiFunction directly instead.
     "AWS::ApiGateway::Deployment": "the query API's deployment (moto leaves the REST API "
@@ -119,10 +122,21 @@ class Unresolved(Exception):
     """An intrinsic function the resolver cannot evaluate with what it knows."""
 
 
+class _NoValue:
+    """``Ref AWS::NoValue``: the property (or list item) that holds it is left out."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+
 class Resolver:
     """Evaluates Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split and Fn::If over known
     values: ``refs`` (name -> Ref value), ``attributes`` ((name, attribute) -> value) and the
-    template's ``conditions`` (name -> definition, evaluated with Fn::Equals/Not/And/Or)."""
+    template's ``conditions`` (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition). A property or
+    list item that comes out as ``AWS::NoValue`` is left out, as CloudFormation does."""
 
     def __init__(
         self,
@@ -130,27 +144,10 @@ class Resolver:
         attributes: Mapping[tuple[str, str], Any] | None = None,
         conditions: Mapping[str, Any] | None = None,
     ):
-        self.refs = dict(refs)
+        self.refs = {**dict(refs), "AWS::NoValue": NO_VALUE}
         self.attributes = dict(attributes or {})
         self.conditions = dict(conditions or {})
-
-    def condition(self, value: Any) -> bool:
-        if isinstance(value, str):  # a condition's name
-            if value not in self.conditions:
-                raise Unresolved(f"Condition {value}")
-            return self.condition(self.conditions[value])
-        ((key, argument),) = value.items()
-        if key == "Condition":
-            return self.condition(argument)
-        if key == "Fn::Equals":
-            return str(self(argument[0])) == str(self(argument[1]))
-        if key == "Fn::Not":
-            return not self.condition(argument[0])
-        if key == "Fn::And":
-            return all(self.condition(item) for item in argument)
-        if key == "Fn::Or":
-            return any(self.condition(item) for item in argument)
-        raise Unresolved(key)
+        self._truth: dict[str, bool] = {}
 
     def ref(self, name: str) -> Any:
         if name in self.refs:
@@ -161,6 +158,33 @@ class Resolver:
         if (name, attribute) in self.attributes:
             return self.attributes[(name, attribute)]
         raise Unresolved(f"Fn::GetAtt {name}.{attribute}")
+
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition ``name`` (conditions see parameters only)."""
+        if name not in self._truth:
+            if name not in self.conditions:
+                raise Unresolved(f"Condition {name}")
+            self._truth[name] = False  # a condition that refers to itself is false
+            self._truth[name] = self._holds(self.conditions[name])
+        return self._truth[name]
+
+    def _holds(self, expression: Any) -> bool:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((key, argument),) = expression.items()
+            if key == "Condition":
+                return self.condition(argument)
+            if key == "Fn::Equals":
+                left, right = (self._value(item) for item in argument)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._holds(argument[0])
+            if key == "Fn::And":
+                return all(self._holds(item) for item in argument)
+            if key == "Fn::Or":
+                return any(self._holds(item) for item in argument)
+        if isinstance(expression, bool):
+            return expression
+        raise Unresolved(f"condition {json.dumps(expression)}")
 
     def sub(self, text: str, variables: Mapping[str, Any] | None = None) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -177,8 +201,14 @@ class Resolver:
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
     def __call__(self, value: Any) -> Any:
+        """``value`` resolved; ``None`` where the whole of it is ``AWS::NoValue``."""
+        resolved = self._value(value)
+        return None if resolved is NO_VALUE else resolved
+
+    def _value(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self(item) for item in value]
+            items = (self._value(item) for item in value)
+            return [item for item in items if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -188,21 +218,24 @@ class Resolver:
             if key == "Fn::GetAtt":
                 name, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
                 return self.attribute(name, attribute)
+            if key == "Fn::If":
+                name, when_true, when_false = argument
+                return self._value(when_true if self.condition(name) else when_false)
             if key == "Fn::Sub":
                 if isinstance(argument, str):
                     return self.sub(argument)
                 return self.sub(argument[0], argument[1])
             if key == "Fn::Join":
-                return str(argument[0]).join(str(self(item)) for item in self(argument[1]))
+                items = self._value(argument[1])
+                return str(argument[0]).join(str(item) for item in items)
             if key == "Fn::Select":
-                return self(argument[1])[int(self(argument[0]))]
+                return self._value(argument[1])[int(self._value(argument[0]))]
             if key == "Fn::Split":
-                return str(self(argument[1])).split(argument[0])
-            if key == "Fn::If":
-                return self(argument[1] if self.condition(argument[0]) else argument[2])
+                return str(self._value(argument[1])).split(argument[0])
             if key.startswith("Fn::"):
                 raise Unresolved(key)
-        return {key: self(item) for key, item in value.items()}
+        items = ((key, self._value(item)) for key, item in value.items())
+        return {key: item for key, item in items if item is not NO_VALUE}
 
 
 def replace_references(value: Any, refs: Mapping[str, Any], attributes: Mapping) -> Any:
@@ -325,6 +358,257 @@ def _package(
             properties["DefinitionUri"] = {"Bucket": bucket, "Key": key}
             definitions[logical_id] = text
     return folders, definitions
+
+
+# ---------------------------------------------------------------------------------------------
+# What moto's CloudFormation skips, created through the services' own APIs after the stack
+# (their properties refer to the stack's topic, functions, buckets and roles)
+
+
+@dataclass
+class _Target:
+    """What a creating function needs: a client factory, the stack and the account."""
+
+    client: Callable[[str], Any]
+    stack_name: str
+    account: str
+    notes: list[str]
+
+
+@dataclass
+class _Made:
+    """One created resource: its Ref, its Fn::GetAtt values, and what the result shows."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    shown: Any = None
+
+
+def _api_arguments(
+    client: Any, operation: str, values: Mapping[str, Any], dropped: list[str]
+) -> dict[str, Any]:
+    """``values`` as the operation's input shape takes them: CloudFormation's strings turned
+    into the numbers and booleans the API wants; members the API does not have go to
+    ``dropped``."""
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    return _fit(shape, values, dropped, "")
+
+
+def _fit(shape: Any, value: Any, dropped: list[str], path: str) -> Any:
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        fitted = {}
+        for key, item in value.items():
+            if key in shape.members:
+                fitted[key] = _fit(shape.members[key], item, dropped, f"{path}{key}.")
+            else:
+                dropped.append(f"{path}{key}")
+        return fitted
+    if kind == "list" and isinstance(value, list):
+        return [_fit(shape.member, item, dropped, path) for item in value]
+    if kind == "map" and isinstance(value, Mapping):
+        return {str(key): _fit(shape.value, item, dropped, path) for key, item in value.items()}
+    if kind in ("integer", "long") and isinstance(value, str | float):
+        return int(float(value))
+    if kind in ("double", "float") and isinstance(value, str | int):
+        return float(value)
+    if kind == "boolean" and isinstance(value, str):
+        return value.strip().lower() == "true"
+    if kind == "string" and isinstance(value, bool):
+        return str(value).lower()
+    if kind == "string" and isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _call(target: _Target, service: str, operation: str, logical_id: str, **values: Any) -> Any:
+    """One API call with ``values`` fitted to it; what the API has no member for is noted."""
+    client = target.client(service)
+    dropped: list[str] = []
+    arguments = _api_arguments(client, operation, values, dropped)
+    if dropped:
+        target.notes.append(
+            f"{logical_id}: {', '.join(dropped)} not applied ({operation} has no such member)"
+        )
+    method = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+    return getattr(client, method)(**arguments)
+
+
+def _cfn_tags(tags: Any) -> dict[str, str]:
+    """CloudFormation's [{Key, Value}] tags as the {key: value} some APIs take."""
+    return {str(tag["Key"]): str(tag["Value"]) for tag in tags or []}
+
+
+def _lower_first(value: Any) -> Any:
+    """Keys from CloudFormation's PascalCase to API Gateway's camelCase, all the way down."""
+    if isinstance(value, list):
+        return [_lower_first(item) for item in value]
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: _lower_first(item) for key, item in value.items()}
+    return value
+
+
+def _glue_table(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    glue = target.client("glue")
+    arguments = {"DatabaseName": properties["DatabaseName"], "TableInput": properties["TableInput"]}
+    try:
+        _call(target, "glue", "CreateTable", logical_id, **arguments)
+    except glue.exceptions.AlreadyExistsException:
+        _call(target, "glue", "UpdateTable", logical_id, **arguments)
+    name = properties["TableInput"]["Name"]
+    return _Made(name, shown=f"{properties['DatabaseName']}.{name}")
+
+
+def _athena_workgroup(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    athena = target.client("athena")
+    name = properties["Name"]
+    arguments = {
+        "Name": name,
+        "Description": properties.get("Description", ""),
+        "Configuration": properties.get("WorkGroupConfiguration") or {},
+        "Tags": properties.get("Tags") or [],
+    }
+    arguments = {key: value for key, value in arguments.items() if value}
+    try:
+        exists = bool(athena.get_work_group(WorkGroup=name).get("WorkGroup"))
+    except athena.exceptions.InvalidRequestException:
+        exists = False
+    if exists:  # moto 5.2.5 has no UpdateWorkGroup (NotImplementedError): replace it
+        athena.delete_work_group(WorkGroup=name, RecursiveDeleteOption=True)
+    _call(target, "athena", "CreateWorkGroup", logical_id, **arguments)
+    if properties.get("State", "ENABLED") != "ENABLED":
+        target.notes.append(f"{logical_id}: State {properties['State']} not applied (moto)")
+    return _Made(name, shown=name)
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _sns_subscription(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    # The other properties are the subscription's attributes, each a string in the API.
+    attributes = {
+        key: _attribute_text(value)
+        for key, value in properties.items()
+        if key not in {"TopicArn", "Protocol", "Endpoint", "Region"}
+    }
+    arn = _call(
+        target,
+        "sns",
+        "Subscribe",
+        logical_id,
+        TopicArn=properties["TopicArn"],
+        Protocol=properties["Protocol"],
+        Endpoint=properties.get("Endpoint", ""),
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return _Made(arn, shown=arn)
+
+
+def _schedule(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    scheduler = target.client("scheduler")
+    arguments = {"Name": f"{target.stack_name}-{logical_id}", **properties}
+    try:
+        _call(target, "scheduler", "CreateSchedule", logical_id, **arguments)
+    except scheduler.exceptions.ConflictException:
+        _call(target, "scheduler", "UpdateSchedule", logical_id, **arguments)
+    described = scheduler.get_schedule(
+        Name=arguments["Name"], GroupName=arguments.get("GroupName", "default")
+    )
+    return _Made(
+        arguments["Name"],
+        {"Arn": described["Arn"]},
+        shown={"name": arguments["Name"], "state": described.get("State")},
+    )
+
+
+def _alarm(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    name = properties.get("AlarmName") or f"{target.stack_name}-{logical_id}"
+    _call(target, "cloudwatch", "PutMetricAlarm", logical_id, **{**properties, "AlarmName": name})
+    arn = f"arn:aws:cloudwatch:{REGION}:{target.account}:alarm:{name}"
+    return _Made(name, {"Arn": arn}, shown=name)
+
+
+def _api_key(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    apigateway = target.client("apigateway")
+    arguments = _lower_first({key: value for key, value in properties.items() if key != "Tags"})
+    arguments.setdefault("name", f"{target.stack_name}-{logical_id}")
+    if properties.get("Tags"):
+        arguments["tags"] = _cfn_tags(properties["Tags"])
+    for key in apigateway.get_api_keys(nameQuery=arguments["name"]).get("items", []):
+        if key.get("name") == arguments["name"]:  # a key of an earlier deploy
+            apigateway.delete_api_key(apiKey=key["id"])
+    key_id = _call(target, "apigateway", "CreateApiKey", logical_id, **arguments)["id"]
+    return _Made(key_id, {"APIKeyId": key_id}, shown=key_id)
+
+
+def _usage_plan(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    apigateway = target.client("apigateway")
+    renamed = {"UsagePlanName": "name"}
+    arguments = _lower_first(
+        {renamed.get(key, key): value for key, value in properties.items() if key != "Tags"}
+    )
+    arguments.setdefault("name", f"{target.stack_name}-{logical_id}")
+    if properties.get("Tags"):
+        arguments["tags"] = _cfn_tags(properties["Tags"])
+    for plan in apigateway.get_usage_plans().get("items", []):
+        if plan.get("name") == arguments["name"]:  # a plan of an earlier deploy
+            apigateway.delete_usage_plan(usagePlanId=plan["id"])
+    plan_id = _call(target, "apigateway", "CreateUsagePlan", logical_id, **arguments)["id"]
+    return _Made(plan_id, shown=plan_id)
+
+
+def _usage_plan_key(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    arguments = _lower_first(properties)
+    made = _call(target, "apigateway", "CreateUsagePlanKey", logical_id, **arguments)
+    return _Made(made["id"], shown=f"{arguments['usagePlanId']}/{made['id']}")
+
+
+# Type -> (the result's key, the function that creates one from its resolved properties), in
+# the order of creation: a usage plan key needs its key and plan.
+AFTER_STACK: dict[str, tuple[str, Callable[[_Target, str, dict[str, Any]], _Made]]] = {
+    "AWS::Glue::Table": ("glue_tables", _glue_table),
+    "AWS::Athena::WorkGroup": ("workgroups", _athena_workgroup),
+    "AWS::SNS::Subscription": ("subscriptions", _sns_subscription),
+    "AWS::Scheduler::Schedule": ("schedules", _schedule),
+    "AWS::CloudWatch::Alarm": ("alarms", _alarm),
+    "AWS::ApiGateway::ApiKey": ("api_keys", _api_key),
+    "AWS::ApiGateway::UsagePlan": ("usage_plans", _usage_plan),
+    "AWS::ApiGateway::UsagePlanKey": ("usage_plan_keys", _usage_plan_key),
+}
+
+# Where the Ref of a type is a name given in its properties: known before the stack exists, so
+# references to it (a function's variables, the outputs) resolve in the stack's template.
+NAMED_BY = {
+    "AWS::Glue::Table": ("TableInput", "Name"),
+    "AWS::Athena::WorkGroup": ("Name",),
+    "AWS::Scheduler::Schedule": ("Name",),
+    "AWS::CloudWatch::Alarm": ("AlarmName",),
+    "AWS::ApiGateway::Stage": ("StageName",),
+}
+DEFAULT_NAMED = {"AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
+
+
+def _known_name(
+    kind: str, logical_id: str, properties: Mapping[str, Any], resolver: Resolver, stack: str
+) -> str | None:
+    """The resource's Ref where it is a name known before the stack exists, else None."""
+    value: Any = properties
+    for key in NAMED_BY.get(kind, ()):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if kind not in NAMED_BY:
+        return None
+    if value is None:  # the name _alarm and _schedule give one without a name
+        return f"{stack}-{logical_id}" if kind in DEFAULT_NAMED else None
+    try:
+        return str(resolver(value))
+    except Unresolved:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,9 +768,7 @@ def deploy_stack(
         "AWS::AccountId": account,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
-        "AWS::NoValue": None,
     }
-    base = Resolver({**values, **pseudo})
 
     # 1. package
     s3 = client("s3")
@@ -499,6 +781,8 @@ def deploy_stack(
     # 2. transform
     transformed = _transform(template, values)
     resources: dict[str, Any] = transformed["Resources"]
+    conditions = transformed.get("Conditions") or {}
+    base = Resolver({**values, **pseudo}, conditions=conditions)
 
     # 3. what moto's CloudFormation skips, through the services' own APIs
     secrets_values = {
@@ -512,10 +796,15 @@ def deploy_stack(
     secrets: dict[str, str] = {}
     glue_database = None
     machines: dict[str, dict[str, Any]] = {}
+    later: dict[str, tuple[str, dict[str, Any]]] = {}  # created after the stack
     sm = client("secretsmanager")
     for logical_id, resource in list(resources.items()):
         kind = resource["Type"]
         properties = resource.get("Properties", {})
+        handled = kind in CREATED_BY_API or kind in AFTER_STACK or kind in NOT_EMULATED
+        if handled and resource.get("Condition") and not base.condition(resource["Condition"]):
+            del resources[logical_id]  # as in CloudFormation: its condition is false
+            continue
         if kind == "AWS::SecretsManager::Secret":
             name = base(properties.get("Name")) or f"{stack_name}-{logical_id}"
             value = _secret_value(logical_id, properties, secrets_values)
@@ -537,9 +826,22 @@ def deploy_stack(
             attributes[(logical_id, "Name")] = name
             machines[logical_id] = {"name": name, "arn": arn, "properties": properties}
             del resources[logical_id]
-        elif kind in NOT_EMULATED:
-            notes.append(f"skipped {logical_id} ({kind}): {NOT_EMULATED[kind]}")
+        elif kind in AFTER_STACK or kind in NOT_EMULATED:
+            name = _known_name(kind, logical_id, properties, base, stack_name)
+            if name is not None:
+                refs[logical_id] = name
+            if kind in AFTER_STACK:
+                later[logical_id] = (kind, properties)
+            else:
+                notes.append(f"skipped {logical_id} ({kind}): {NOT_EMULATED[kind]}")
             del resources[logical_id]
+    for resource in resources.values():  # no DependsOn on what is not in the stack's template
+        depends = resource.get("DependsOn")
+        if depends is not None:
+            depends = [depends] if isinstance(depends, str) else depends
+            resource["DependsOn"] = [name for name in depends if name in resources]
+            if not resource["DependsOn"]:
+                del resource["DependsOn"]
     transformed = replace_references(transformed, refs, attributes)
     resources = transformed["Resources"]
 
@@ -580,8 +882,12 @@ def deploy_stack(
     physical = {
         item["LogicalResourceId"]: item
         for item in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-        if "LogicalResourceId" in item  # moto lists a resource whose Condition is false as empty
+        if "LogicalResourceId" in item  # moto lists what it skipped without one
     }
+    for logical_id, resource in resources.items():
+        condition = resource.get("Condition")
+        if logical_id not in physical and (not condition or base.condition(condition)):
+            notes.append(f"moto's CloudFormation did not create {logical_id} ({resource['Type']})")
 
     # what the deployed resources resolve to
     lam = client("lambda")
@@ -608,7 +914,15 @@ def deploy_stack(
             attributes[(logical_id, "TopicArn")] = physical_id
         elif kind == "AWS::IAM::Role":
             attributes[(logical_id, "Arn")] = iam.get_role(RoleName=physical_id)["Role"]["Arn"]
-    resolver = Resolver({**values, **pseudo, **refs}, attributes, transformed.get("Conditions"))
+        elif kind == "AWS::SQS::Queue":  # its Ref is the queue's URL
+            queue = physical_id.rstrip("/").rsplit("/", 1)[-1]
+            attributes[(logical_id, "QueueName")] = queue
+            attributes[(logical_id, "QueueUrl")] = physical_id
+            attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{account}:{queue}"
+        elif kind == "AWS::Logs::LogGroup":
+            arn = f"arn:aws:logs:{REGION}:{account}:log-group:{physical_id}:*"
+            attributes[(logical_id, "Arn")] = arn
+    resolver = Resolver({**values, **pseudo, **refs}, attributes, conditions)
 
     # 5. state machines, through the Step Functions API
     sfn = client("stepfunctions")
@@ -632,7 +946,10 @@ def deploy_stack(
             sfn, machine["name"], machine["arn"], definition, role, kind
         )
 
-    # 6. function environments as the template resolves them
+    # 6. what moto's CloudFormation skips and refers to the stack's resources
+    made = _create_after_stack(later, resolver, _Target(client, stack_name, account, notes))
+
+    # 7. function environments as the template resolves them
     for logical_id, name in functions.items():
         wanted = (resources.get(logical_id, {}).get("Properties", {}).get("Environment", {})).get(
             "Variables"
@@ -676,9 +993,39 @@ def deploy_stack(
             logical_id: folder for logical_id, folder in folders.items() if logical_id in functions
         },
         "secrets": secrets,
+        **made,
+        "workgroup": next(iter(made["workgroups"].values()), None),
         "artifacts_bucket": artifacts,
         "notes": notes,
     }
+
+
+def _create_after_stack(
+    later: Mapping[str, tuple[str, dict[str, Any]]], resolver: Resolver, target: _Target
+) -> dict[str, dict[str, Any]]:
+    """Creates ``later``'s resources in AFTER_STACK's order, each from its properties resolved
+    against the deployed stack; each one's Ref and attributes are known to those after it."""
+    from botocore.exceptions import ClientError
+
+    made: dict[str, dict[str, Any]] = {key: {} for key, _ in AFTER_STACK.values()}
+    for kind, (key, create) in AFTER_STACK.items():
+        for logical_id, (their_kind, properties) in later.items():
+            if their_kind != kind:
+                continue
+            try:
+                resolved = resolver(properties) or {}
+            except Unresolved as exc:
+                target.notes.append(f"not created {logical_id} ({kind}): {exc} unknown")
+                continue
+            try:
+                created = create(target, logical_id, resolved)
+            except ClientError as exc:
+                raise DeployError(f"{logical_id} ({kind}) could not be created: {exc}") from None
+            resolver.refs[logical_id] = created.ref
+            for attribute, value in created.attributes.items():
+                resolver.attributes[(logical_id, attribute)] = value
+            made[key][logical_id] = created.shown
+    return made
 
 
 def _substitute(source: str, substitutions: Mapping[str, Any]) -> str:
