@@ -396,6 +396,7 @@ def measure_write(workdir: Path) -> Invocation:
 
 def measure(workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
+    load = os.getloadavg()[0]
     sizes = _sizes()
     found = {logical_id: Sizing(logical_id) for logical_id in FUNCTIONS}
     for logical_id in (
@@ -419,7 +420,14 @@ def measure(workdir: Path) -> dict[str, Any]:
     found["WriteParquetFunction"].by_size[0] = measure_write(workdir)
     print("  emulated AWS ...", flush=True)
     measure_aws(workdir / f"sizing-lake-{smallest}", days[smallest], found)
-    return {"sizes": sizes, "found": found, "days": days, "seconds": time.perf_counter() - started}
+    return {
+        "sizes": sizes,
+        "found": found,
+        "days": days,
+        "seconds": time.perf_counter() - started,
+        # Other work on the machine stretches the durations (not the memory): shown with them.
+        "load": (load, os.getloadavg()[0]),
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -503,7 +511,9 @@ def results(measured: dict[str, Any]) -> list[Result]:
             "",
             None,
             f"fetch: one invocation, {pages} pages unpaced from a simulator process on the other "
-            f"core; whole run {measured['seconds']:.0f} s; durations are this machine's core "
+            f"core; whole run {measured['seconds']:.0f} s, load average "
+            f"{measured['load'][0]:.1f} at its start and {measured['load'][1]:.1f} at its end "
+            f"on {os.cpu_count()} cores; durations are this machine's core "
             f"(about a Lambda at {FULL_VCPU_MB} MB, one vCPU; below it Lambda gives a share of "
             "one, so a CPU-bound step takes longer in proportion)",
         )
