@@ -906,9 +906,11 @@ NOTES = """\
   about 1.5x as many remediations and 5% as many assets): Prepare of the second day; both days'
   raw chunks written as FetchPages writes them and their batches written by `write_batch` (not
   measured); Finalize of the first day (no history), then PlanChunks and Finalize of the second
-  (state and change history against the first). At 1,000,000 a step that grows with the tenant
-  is extrapolated on the line through the two sizes (a run there would take about 15 minutes
-  of filling alone); `SIZING_RECORDS` lists other sizes to measure. WriteParquet is the
+  (state and change history against the first). By default 1,000,000 is extrapolated on the
+  line through the two sizes, which keeps the run near 4 minutes; `SIZING_RECORDS` lists the
+  sizes to measure (`100000,300000,1000000`, as in the section above, measures 1,000,000 too:
+  its two days took 8 to 14 minutes to fill here). The load average at the start and end is
+  shown: other work on the machine stretches the durations, not the peaks. WriteParquet is the
   WriteParquet-memory benchmark's largest batch (a batch is WriteBatchRecords whatever the
   tenant). FetchPages: one invocation with the template's FetchPageBudget, unpaced, from a
   simulator process. UpdatePartitions (the first run: database and tables created),
