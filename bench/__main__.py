@@ -735,6 +735,14 @@ def bench_workflow() -> list[Result]:
     return measure()
 
 
+def bench_function_sizing(workdir: Path) -> list[Result]:
+    """Each function's peak memory and duration in a fresh interpreter, at the tenant sizes that
+    matter, with the MemorySize and Timeout a fixed rule gives (docs/DECISIONS.md chooses)."""
+    from bench.sizing import bench_function_sizing as measure
+
+    return measure(workdir)
+
+
 def _machine() -> str:
     memory = ""
     try:
@@ -890,6 +898,28 @@ NOTES = """\
   is not paced, so FetchPages' time here is not its time against Vanta (docs/COST.md adds the
   pacing). Payload: the largest input or output of any history event. S3: the bucket's current
   objects by top-level prefix, and every object version written. docs/COST.md prices the run.
+- **Function sizing** (bench/sizing.py): each function's handler called once in a fresh
+  interpreter that first imports its `functions/<name>/app.py` (the baseline); peak is the
+  interpreter's VmHWM after the call (its own address space, whatever process started it), the
+  duration is the handler call's wall time, imports shown apart. The lake steps use a local lake
+  directory holding two days of a simulated tenant (100,000 and 300,000 vulnerabilities, with
+  about 1.5x as many remediations and 5% as many assets): Prepare of the second day; both days'
+  raw chunks written as FetchPages writes them and their batches written by `write_batch` (not
+  measured); Finalize of the first day (no history), then PlanChunks and Finalize of the second
+  (state and change history against the first). By default 1,000,000 is extrapolated on the
+  line through the two sizes, which keeps the run near 4 minutes; `SIZING_RECORDS` lists the
+  sizes to measure (`100000,300000,1000000`, as in the section above, measures 1,000,000 too:
+  its two days took 8 to 14 minutes to fill here). The load average at the start and end is
+  shown: other work on the machine stretches the durations, not the peaks. WriteParquet is the
+  WriteParquet-memory benchmark's largest batch (a batch is WriteBatchRecords whatever the
+  tenant). FetchPages: one invocation with the template's FetchPageBudget, unpaced, from a
+  simulator process. UpdatePartitions (the first run: database and tables created),
+  CatalogOnS3Event (the same day again), Notify (SNS, no Slack), StartSync and QueryApi (a
+  named query; Athena answers at once) against a moto server, with the second day's lake
+  copied to its S3. "By the rule": MemorySize = peak at 1,000,000 x 1.5 rounded up to 128 MB
+  (at least 128); Timeout = duration at 1,000,000 x the CPU share Lambda gives that memory
+  (one vCPU at 1,769 MB, proportionally less below) x 3, rounded up to 10 s, between 30 and 900
+  s. docs/DECISIONS.md ("Function memory and timeouts") chooses the template's values from them.
 
 ## What limits each number (read with the table above)
 
@@ -923,6 +953,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "layers": bench_layers,
     "handler_imports": bench_handler_imports,
     "workflow": bench_workflow,
+    "function_sizing": bench_function_sizing,
 }
 
 

@@ -94,15 +94,38 @@ def _records(resource: str, count: int) -> Iterator[dict[str, Any]]:
     return islice(records, count)
 
 
+def write_resource_chunks(
+    store: Any, run: Any, fetch: dict[str, Any], resource: Any, records: Iterator[dict[str, Any]]
+) -> int:
+    """Every record of ``records`` as the resource's raw chunks, as FetchPages writes them: pages
+    of PAGE_RECORDS, each its own backup lines (steps._walk), CHUNK_RECORDS // PAGE_RECORDS pages
+    a chunk, gzipped and stored under steps.chunk_key by steps._write_chunk. Updates ``fetch``'s
+    chunk number and counts; returns the records written."""
+    import orjson
+
+    from vanta_vuln_stats.pipeline import steps
+    from vanta_vuln_stats.storage.lake.store import backup_lines
+
+    written = 0
+    while True:
+        lines = []
+        for _page in range(CHUNK_RECORDS // PAGE_RECORDS):
+            page = list(islice(records, PAGE_RECORDS))
+            if not page:
+                break
+            written += len(page)
+            lines.append(backup_lines(resource, (orjson.dumps(r).decode() for r in page)))
+        if not lines:
+            return written
+        steps._write_chunk(store, run, resource, fetch, lines)
+
+
 def write_chunks(lake: Path, chunks: int) -> dict[str, Any]:
     """A prepared run in ``lake`` and ``chunks`` raw chunks of CHUNK_RECORDS records for each of
     RESOURCES, written as FetchPages writes them. Returns the run payload, the chunk keys per
     resource and the raw sizes."""
-    import orjson
-
     from vanta_vuln_stats.model.fields import Resource
     from vanta_vuln_stats.pipeline import steps
-    from vanta_vuln_stats.storage.lake.store import backup_lines
 
     state = steps.prepare({}, execution="bench", started_at=STARTED_AT, lake=str(lake))
     run = steps.Run.from_payload(state["run"])
@@ -113,22 +136,15 @@ def write_chunks(lake: Path, chunks: int) -> dict[str, Any]:
     for name in RESOURCES:
         resource = Resource(name)
         fetch["chunk"] = 0
-        records = _records(name, chunks * CHUNK_RECORDS)
-        for _ in range(chunks):
-            # One chunk: CHUNK_RECORDS // PAGE_RECORDS pages, each its own backup lines, as in
-            # steps._walk; _write_chunk gzips and stores them under steps.chunk_key.
-            lines = []
-            for _page in range(CHUNK_RECORDS // PAGE_RECORDS):
-                page = list(islice(records, PAGE_RECORDS))
-                if page:
-                    lines.append(backup_lines(resource, (orjson.dumps(r).decode() for r in page)))
-            steps._write_chunk(store, run, resource, fetch, lines)
+        write_resource_chunks(store, run, fetch, resource, _records(name, chunks * CHUNK_RECORDS))
         keys[name] = [steps.chunk_key(run.run_id, resource, n) for n in range(fetch["chunk"])]
         sizes[name] = sum(len(store.read_bytes(k)) for k in keys[name])
     return {"run": run.to_payload(), "keys": keys, "gzip_bytes": sizes}
 
 
-def _measure(run: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+def child_env() -> dict[str, str]:
+    """A measuring interpreter's environment: the package from shared/, a region, the handlers'
+    Powertools names, and no Lambda function name (so no X-Ray SDK outside Lambda)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -139,6 +155,11 @@ def _measure(run: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
         "POWERTOOLS_METRICS_NAMESPACE": "VantaVulnStats",
     }
     env.pop("AWS_LAMBDA_FUNCTION_NAME", None)  # no X-Ray SDK outside Lambda
+    return env
+
+
+def _measure(run: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    env = child_env()
     done = subprocess.run(
         [
             sys.executable,
