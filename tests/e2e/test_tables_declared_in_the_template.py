@@ -39,9 +39,9 @@ def test_sync_registers_partitions_in_the_tables_the_deploy_made(
         locations = {table["Name"]: table["StorageDescriptor"]["Location"] for table in listed}
         assert locations["vanta_vulnerabilities"] == f"s3://{out['bucket']}/vulnerabilities/"
         for table in CATALOG_TABLES:
-            assert not glue.get_partitions(
-                DatabaseName=out["glue_database"], TableName=table.name
-            )["Partitions"]
+            assert not glue.get_partitions(DatabaseName=out["glue_database"], TableName=table.name)[
+                "Partitions"
+            ]
 
         monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
         monkeypatch.setattr(cloud, "POLL_SECONDS", 0.2)
