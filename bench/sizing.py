@@ -435,17 +435,13 @@ def measure(workdir: Path) -> dict[str, Any]:
 
 
 def _template_sizes() -> dict[str, tuple[int, int]]:
-    from .workflow import _template
+    from vanta_vuln_stats.cloud.stack import function_label
+    from vanta_vuln_stats.devstack.invoke import function_settings
 
-    template = _template()
-    defaults = template["Globals"]["Function"]
     sizes = {}
     for logical_id in FUNCTIONS:
-        props = template["Resources"][logical_id]["Properties"]
-        sizes[logical_id] = (
-            int(props.get("MemorySize", defaults["MemorySize"])),
-            int(props.get("Timeout", defaults["Timeout"])),
-        )
+        settings = function_settings(ROOT / "template.yaml", function_label(logical_id))
+        sizes[logical_id] = (int(settings["MemorySize"]), int(settings["Timeout"]))
     return sizes
 
 

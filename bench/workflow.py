@@ -292,11 +292,14 @@ def _write_batches_alone(
 def _defaults() -> dict[str, Any]:
     template = _template()
     params = template["Parameters"]
+    from vanta_vuln_stats.cloud.stack import function_label
+    from vanta_vuln_stats.devstack.invoke import function_settings
+
     memory = {}
-    default_memory = template["Globals"]["Function"]["MemorySize"]
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
-            memory[logical_id] = resource["Properties"].get("MemorySize", default_memory)
+            settings = function_settings(ROOT / "template.yaml", function_label(logical_id))
+            memory[logical_id] = int(settings["MemorySize"])
     return {
         "FetchPageBudget": params["FetchPageBudget"]["Default"],
         "WriteBatchRecords": params["WriteBatchRecords"]["Default"],

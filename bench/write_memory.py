@@ -74,13 +74,13 @@ RESOURCES = ("vulnerabilities", "vulnerability_remediations")
 
 
 def memory_size(logical_id: str = FUNCTION) -> int:
-    """The function's MemorySize in template.yaml (MB), or the Globals' when it sets none."""
-    from vanta_vuln_stats.devstack.check_workflows import load_template
+    """The function's MemorySize in template.yaml (MB): its own, a parameter's default, or the
+    Globals'."""
+    from vanta_vuln_stats.cloud.stack import function_label
+    from vanta_vuln_stats.devstack.invoke import function_settings
 
-    template = load_template(ROOT / "template.yaml")
-    props = template["Resources"][logical_id]["Properties"]
-    size = props.get("MemorySize") or template["Globals"]["Function"]["MemorySize"]
-    return int(size)
+    settings = function_settings(ROOT / "template.yaml", function_label(logical_id))
+    return int(settings["MemorySize"])
 
 
 def _records(resource: str, count: int) -> Iterator[dict[str, Any]]:

@@ -31,7 +31,7 @@ def function_settings(template_path: Path, folder: str) -> dict[str, Any]:
     settings: dict[str, Any] = {"Timeout": 3, "MemorySize": 128, "Handler": "app.handler"}
     if not template_path.is_file():
         return settings
-    from vanta_vuln_stats.devstack.deploy import load_template
+    from vanta_vuln_stats.devstack.deploy import Resolver, _parameter_values, load_template
 
     template = load_template(template_path)
     settings.update(
@@ -47,7 +47,9 @@ def function_settings(template_path: Path, folder: str) -> dict[str, Any]:
         if resource.get("Type") == "AWS::Serverless::Function" and Path(code_uri).name == folder:
             settings.update({key: properties[key] for key in settings if key in properties})
             settings["LogicalId"] = logical_id
-    return settings
+    # a setting given as a parameter (MemorySize: !Ref FinalizeMemorySize): its default
+    defaults = Resolver(_parameter_values(template, {}))
+    return {key: defaults(value) for key, value in settings.items()}
 
 
 def stack_environment(stack: str, logical_id: str) -> dict[str, str]:
