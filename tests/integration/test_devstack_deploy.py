@@ -3,6 +3,7 @@ small workflow (the real handlers and ASL are tested where they live)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import boto3
 import pytest
 
 from tests.integration.devstack_helpers import wait_for_execution, write_function
+from tests.unit.sam_template import transformed_template
 from vanta_vuln_stats.devstack.aws import EmulatedAws
 from vanta_vuln_stats.devstack.deploy import DeployError, deploy_stack, load_template
 from vanta_vuln_stats.errors import UserInputError
@@ -180,8 +182,85 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
         key_id
     ]
     assert not any("AWS::Scheduler::Schedule" in note for note in out["notes"])
-    assert any("AWS::S3::BucketPolicy" in note for note in out["notes"])
+    assert not any("AWS::S3::BucketPolicy" in note for note in out["notes"])
     assert any("AWS::ApiGateway::Deployment" in note for note in out["notes"])
+
+
+def _allowed_actions(document: dict) -> list[str]:
+    statements = document["Statement"]
+    statements = statements if isinstance(statements, list) else [statements]
+    actions: list[str] = []
+    for statement in statements:
+        if statement["Effect"] == "Allow":
+            listed = statement.get("Action", [])
+            actions += listed if isinstance(listed, list) else [listed]
+    return actions
+
+
+def test_the_deployed_stack_is_safe_by_default(aws: EmulatedAws, tmp_path: Path) -> None:
+    """What a deploy of template.yaml creates, read back from the emulated services: encrypted,
+    private, TLS-only buckets; encrypted topic and queue; the query API behind a key; no role
+    allowed a wildcard action."""
+    out = _deploy(aws, stand_in_project(tmp_path))
+    s3 = boto3.client("s3")
+    cfn = boto3.client("cloudformation")
+    resources = cfn.describe_stack_resources(StackName=out["stack_name"])["StackResources"]
+    buckets = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::S3::Bucket"]
+    assert out["bucket"] in buckets and len(buckets) == 2  # the lake and Athena's results
+    for bucket in buckets:
+        (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
+            "Rules"
+        ]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert block == dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+            True,
+        ), bucket
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        assert any(
+            statement["Effect"] == "Deny"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for statement in policy["Statement"]
+        ), bucket
+    assert s3.get_bucket_versioning(Bucket=out["bucket"])["Status"] == "Enabled"
+
+    topic = boto3.client("sns").get_topic_attributes(TopicArn=out["topic_arn"])["Attributes"]
+    assert topic["KmsMasterKeyId"] == "alias/aws/sns"
+    sqs = boto3.client("sqs")
+    for resource in resources:
+        if resource["ResourceType"] == "AWS::SQS::Queue":
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=resource["PhysicalResourceId"], AttributeNames=["KmsMasterKeyId"]
+            )["Attributes"]
+            assert attributes["KmsMasterKeyId"] == "alias/aws/sqs"
+
+    # The query API: every method but the CORS preflight needs the key (in the API's body, as
+    # the deploy transformed it; moto keeps no methods), and the key is in the usage plan.
+    body = transformed_template()["Resources"]["QueryApi"]["Properties"]["Body"]
+    methods = [
+        (path, verb, operation)
+        for path, item in body["paths"].items()
+        for verb, operation in item.items()
+    ]
+    assert len([m for m in methods if m[1] != "options"]) == 5
+    for path, verb, operation in methods:
+        needs_key = any("api_key" in entry for entry in operation.get("security", []))
+        assert needs_key == (verb != "options"), (path, verb)
+    (plan_id,) = out["usage_plans"].values()
+    gateway = boto3.client("apigateway")
+    assert gateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]
+
+    iam = boto3.client("iam")
+    roles = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::IAM::Role"]
+    assert len(roles) >= 11  # one per function and the state machine's
+    for role in roles:
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            if isinstance(document, str):  # moto's CloudFormation stores Python's repr of it
+                document = ast.literal_eval(document)
+            for action in _allowed_actions(document):
+                assert action != "*" and not action.endswith(":*"), (role, name, action)
 
 
 def test_deploy_again_recreates_the_stack(aws: EmulatedAws, tmp_path: Path) -> None:

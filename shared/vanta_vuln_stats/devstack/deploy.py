@@ -16,12 +16,13 @@ What ``sam package`` + ``sam deploy`` do, as far as moto can follow:
    CloudFormation cannot execute), its definition the ASL file with the template's
    ``DefinitionSubstitutions`` resolved;
 6. create, through their own APIs, the other resources moto's CloudFormation skips, from their
-   properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, the Athena
+   properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, bucket
+   policies (stored, not enforced by moto), the Athena
    workgroup, SNS subscriptions, Scheduler schedules, CloudWatch alarms, API Gateway keys and
    usage plans); resources whose ``Condition`` is false are not created, as in CloudFormation;
 7. check each function's environment against the template and patch what moto left unresolved.
 
-Resources with no emulation (the bucket policy, the REST API's deployment and stage) are left
+Resources with no emulation (the queue policy, the REST API's deployment and stage) are left
 out and named in the result's ``notes``.
 """
 
@@ -60,8 +61,6 @@ CREATED_BY_API = {
 # ... the types of AFTER_STACK (below) after it (they refer to its resources), and leaves these
 # out, with a note.
 NOT_EMULATED = {
-    "AWS::S3::BucketPolicy": "the bucket policy (moto's CloudFormation skips it; moto does not "
-    "enforce bucket policies anyway)",
     "AWS::SQS::QueuePolicy": "the queue policy (moto's CloudFormation skips it; moto does not "
     "enforce queue policies anyway)",
     # moto's CloudFormation makes the REST API but ignores its OpenAPI body, so it has no
@@ -459,6 +458,15 @@ def _glue_table(target: _Target, logical_id: str, properties: dict[str, Any]) ->
     return _Made(name, shown=f"{properties['DatabaseName']}.{name}")
 
 
+def _bucket_policy(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
+    # stored, so the deployed policy can be read back; moto does not enforce it
+    bucket = properties["Bucket"]
+    target.client("s3").put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps(properties["PolicyDocument"])
+    )
+    return _Made(bucket, shown=bucket)
+
+
 def _athena_workgroup(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
     athena = target.client("athena")
     name = properties["Name"]
@@ -573,6 +581,7 @@ def _usage_plan_key(target: _Target, logical_id: str, properties: dict[str, Any]
 # the order of creation: a usage plan key needs its key and plan.
 AFTER_STACK: dict[str, tuple[str, Callable[[_Target, str, dict[str, Any]], _Made]]] = {
     "AWS::Glue::Table": ("glue_tables", _glue_table),
+    "AWS::S3::BucketPolicy": ("bucket_policies", _bucket_policy),
     "AWS::Athena::WorkGroup": ("workgroups", _athena_workgroup),
     "AWS::SNS::Subscription": ("subscriptions", _sns_subscription),
     "AWS::Scheduler::Schedule": ("schedules", _schedule),
@@ -948,6 +957,7 @@ def deploy_stack(
 
     # 6. what moto's CloudFormation skips and refers to the stack's resources
     made = _create_after_stack(later, resolver, _Target(client, stack_name, account, notes))
+    _complete_buckets(s3, resources, refs, resolver, notes)
 
     # 7. function environments as the template resolves them
     for logical_id, name in functions.items():
@@ -1026,6 +1036,30 @@ def _create_after_stack(
                 resolver.attributes[(logical_id, attribute)] = value
             made[key][logical_id] = created.shown
     return made
+
+
+def _complete_buckets(
+    s3: Any, resources: Mapping[str, Any], refs: Mapping[str, Any], resolver: Resolver, notes: list
+) -> None:
+    """A bucket's public access block and versioning as the template gives them: moto's
+    CloudFormation creates the bucket without them (its encryption and lifecycle it applies)."""
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::S3::Bucket" or logical_id not in refs:
+            continue
+        bucket, properties = refs[logical_id], resolver(resource.get("Properties") or {}) or {}
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block:
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration={
+                    key: str(value).lower() == "true" for key, value in block.items()
+                },
+            )
+        status = (properties.get("VersioningConfiguration") or {}).get("Status")
+        if status and s3.get_bucket_versioning(Bucket=bucket).get("Status") != status:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+        if block or status:
+            notes.append(f"{logical_id}: public access block and versioning set through the S3 API")
 
 
 def _substitute(source: str, substitutions: Mapping[str, Any]) -> str:
