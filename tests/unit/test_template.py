@@ -377,7 +377,12 @@ def test_the_schedule_is_named_zoned_and_switchable(resources, transformed) -> N
     properties = schedule["Properties"]
     assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-daily-sync"}
     assert properties["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
-    assert properties["State"] == {"Fn::If": ["ScheduleOn", "ENABLED", "DISABLED"]}
+    # the template's Fn::If on ScheduleOn, resolved by the language extensions before SAM
+    assert properties["State"] == "ENABLED"
+    (disabled,) = of_type(
+        transformed_template(ScheduleEnabled="false")["Resources"], "AWS::Scheduler::Schedule"
+    ).values()
+    assert disabled["Properties"]["State"] == "DISABLED"
     assert transformed["Conditions"]["ScheduleOn"] == {
         "Fn::Equals": [{"Ref": "ScheduleEnabled"}, "true"]
     }
@@ -402,6 +407,7 @@ def test_the_credentials_secret_is_made_only_without_an_arn() -> None:
     )
     resources = transformed["Resources"]
     assert resources["VantaCredentialsSecret"]["Condition"] == "CreateCredentialsSecret"
+    given = {"Ref": "VantaCredentialsSecretArn"}
     chosen = {
         "Fn::If": [
             "CreateCredentialsSecret",
@@ -410,15 +416,24 @@ def test_the_credentials_secret_is_made_only_without_an_arn() -> None:
         ]
     }
     for function in FUNCTIONS:
+        # from the Globals, whose Fn::If the language extensions leave to CloudFormation
         variables = resources[function]["Properties"]["Environment"]["Variables"]
         assert variables["VANTA_SECRET_ID"] == chosen, function
-    assert transformed["Outputs"]["VantaCredentialsSecretArn"]["Value"] == chosen
+    # in Resources and Outputs, the language extensions resolve the Fn::If to the given ARN
+    assert transformed["Outputs"]["VantaCredentialsSecretArn"]["Value"] == given
     fetch = [s for name, s in _statements(resources) if name == "FetchPagesFunctionRole"]
-    assert any(s["Resource"] == {"Fn::Sub": ["${secretArn}", {"secretArn": chosen}]} for s in fetch)
+    assert any(s["Resource"] == {"Fn::Sub": ["${secretArn}", {"secretArn": given}]} for s in fetch)
     # no other reference to the secret that may not exist
     text = json.dumps({k: v for k, v in resources.items() if k != "VantaCredentialsSecret"})
     assert text.count('{"Ref": "VantaCredentialsSecret"}') == text.count(json.dumps(chosen))
-    assert json.dumps(transformed["Outputs"]).count('{"Ref": "VantaCredentialsSecret"}') == 1
+    assert '{"Ref": "VantaCredentialsSecret"}' not in json.dumps(transformed["Outputs"])
+
+    # without an ARN, the stack's own secret
+    own = {"Ref": "VantaCredentialsSecret"}
+    default = transformed_template()
+    assert default["Outputs"]["VantaCredentialsSecretArn"]["Value"] == own
+    fetch = [s for name, s in _statements(default["Resources"]) if name == "FetchPagesFunctionRole"]
+    assert any(s["Resource"] == {"Fn::Sub": ["${secretArn}", {"secretArn": own}]} for s in fetch)
 
 
 def test_every_parameter_is_described_and_has_a_default() -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from vanta_vuln_stats.devstack.language_extensions import resolve_language_extensions
 from vanta_vuln_stats.errors import UserInputError, VantaVulnStatsError
 
 __all__ = ["DeployError", "check_endpoint", "deploy_stack", "load_template"]
@@ -637,6 +638,7 @@ def _transform(template: dict[str, Any], parameters: dict[str, str]) -> dict[str
     saved = os.environ.get("AWS_DEFAULT_REGION")
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     try:
+        template = resolve_language_extensions(template, parameters)
         return json.loads(json.dumps(transform(template, parameters, _PolicyLoader())))
     except Exception as exc:
         raise DeployError(f"the SAM translator rejected the template: {exc}") from None
