@@ -672,3 +672,22 @@ def test_deploy_creates_what_moto_cloudformation_skips(aws: EmulatedAws, tmp_pat
         "vvs-skip-sync-failed",
     ]
     assert [alarm["AlarmActions"] for alarm in alarms] == [[again["topic_arn"]]] * 3
+
+
+def test_snapstart_is_refused_in_one_line(aws: EmulatedAws, tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="EnableSnapStart=false"):
+        _deploy(aws, stand_in_project(tmp_path), parameters={"EnableSnapStart": "true"})
+
+
+def test_a_given_credentials_secret_is_used_and_none_created(
+    aws: EmulatedAws, tmp_path: Path
+) -> None:
+    given = boto3.client("secretsmanager").create_secret(
+        Name="org/vanta", SecretString='{"client_id": "a", "client_secret": "b"}'
+    )["ARN"]
+    out = _deploy(aws, stand_in_project(tmp_path), parameters={"VantaCredentialsSecretArn": given})
+    assert "VantaCredentialsSecret" not in out["secrets"]
+    env = boto3.client("lambda").get_function_configuration(
+        FunctionName=out["functions"]["FetchPagesFunction"]
+    )["Environment"]["Variables"]
+    assert env["VANTA_SECRET_ID"] == given

@@ -772,6 +772,11 @@ def deploy_stack(
     values = _parameter_values(
         template, {name: value for name, value in overrides.items() if name in declared}
     )
+    if str(values.get("EnableSnapStart", "false")).lower() == "true":
+        raise UserInputError(
+            "The emulated deploy cannot create Lambda versions or aliases (moto's CloudFormation "
+            "has none): deploy with EnableSnapStart=false."
+        )
     account = client("sts").get_caller_identity()["Account"]
     pseudo = {
         "AWS::StackName": stack_name,
