@@ -182,7 +182,7 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
         key_id
     ]
     assert not any("AWS::Scheduler::Schedule" in note for note in out["notes"])
-    assert not any("AWS::S3::BucketPolicy" in note for note in out["notes"])
+    assert any("AWS::S3::BucketPolicy" in note for note in out["notes"])
     assert any("AWS::ApiGateway::Deployment" in note for note in out["notes"])
 
 
@@ -217,13 +217,22 @@ def test_the_deployed_stack_is_safe_by_default(aws: EmulatedAws, tmp_path: Path)
             ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
             True,
         ), bucket
-        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert s3.get_bucket_versioning(Bucket=out["bucket"])["Status"] == "Enabled"
+    # TLS only: each bucket's policy as the deploy transformed it (the emulated deploy leaves it
+    # out: moto would enforce it against its own plain-http endpoint)
+    transformed = transformed_template()["Resources"]
+    policies = {
+        item["Properties"]["Bucket"]["Ref"]: item["Properties"]["PolicyDocument"]["Statement"]
+        for item in transformed.values()
+        if item["Type"] == "AWS::S3::BucketPolicy"
+    }
+    assert set(policies) == {"DataBucket", "AthenaResultsBucket"}
+    for statements in policies.values():
         assert any(
             statement["Effect"] == "Deny"
             and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-            for statement in policy["Statement"]
-        ), bucket
-    assert s3.get_bucket_versioning(Bucket=out["bucket"])["Status"] == "Enabled"
+            for statement in statements
+        )
 
     topic = boto3.client("sns").get_topic_attributes(TopicArn=out["topic_arn"])["Attributes"]
     assert topic["KmsMasterKeyId"] == "alias/aws/sns"
@@ -237,7 +246,7 @@ def test_the_deployed_stack_is_safe_by_default(aws: EmulatedAws, tmp_path: Path)
 
     # The query API: every method but the CORS preflight needs the key (in the API's body, as
     # the deploy transformed it; moto keeps no methods), and the key is in the usage plan.
-    body = transformed_template()["Resources"]["QueryApi"]["Properties"]["Body"]
+    body = transformed["QueryApi"]["Properties"]["Body"]
     methods = [
         (path, verb, operation)
         for path, item in body["paths"].items()

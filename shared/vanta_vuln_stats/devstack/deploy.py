@@ -16,14 +16,13 @@ What ``sam package`` + ``sam deploy`` do, as far as moto can follow:
    CloudFormation cannot execute), its definition the ASL file with the template's
    ``DefinitionSubstitutions`` resolved;
 6. create, through their own APIs, the other resources moto's CloudFormation skips, from their
-   properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, bucket
-   policies (stored, not enforced by moto), the Athena
+   properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, the Athena
    workgroup, SNS subscriptions, Scheduler schedules, CloudWatch alarms, API Gateway keys and
    usage plans); resources whose ``Condition`` is false are not created, as in CloudFormation;
 7. check each function's environment against the template and patch what moto left unresolved.
 
-Resources with no emulation (the queue policy, the REST API's deployment and stage) are left
-out and named in the result's ``notes``.
+Resources with no emulation (the bucket and queue policies, the REST API's deployment and
+stage) are left out and named in the result's ``notes``.
 """
 
 from __future__ import annotations
@@ -62,6 +61,8 @@ CREATED_BY_API = {
 # ... the types of AFTER_STACK (below) after it (they refer to its resources), and leaves these
 # out, with a note.
 NOT_EMULATED = {
+    "AWS::S3::BucketPolicy": "the bucket policy: moto evaluates it, and its TLS-only Deny would "
+    "refuse every request to the emulator's plain-http endpoint",
     "AWS::SQS::QueuePolicy": "the queue policy (moto's CloudFormation skips it; moto does not "
     "enforce queue policies anyway)",
     # moto's CloudFormation makes the REST API but ignores its OpenAPI body, so it has no
@@ -459,15 +460,6 @@ def _glue_table(target: _Target, logical_id: str, properties: dict[str, Any]) ->
     return _Made(name, shown=f"{properties['DatabaseName']}.{name}")
 
 
-def _bucket_policy(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
-    # stored, so the deployed policy can be read back; moto does not enforce it
-    bucket = properties["Bucket"]
-    target.client("s3").put_bucket_policy(
-        Bucket=bucket, Policy=json.dumps(properties["PolicyDocument"])
-    )
-    return _Made(bucket, shown=bucket)
-
-
 def _athena_workgroup(target: _Target, logical_id: str, properties: dict[str, Any]) -> _Made:
     athena = target.client("athena")
     name = properties["Name"]
@@ -582,7 +574,6 @@ def _usage_plan_key(target: _Target, logical_id: str, properties: dict[str, Any]
 # the order of creation: a usage plan key needs its key and plan.
 AFTER_STACK: dict[str, tuple[str, Callable[[_Target, str, dict[str, Any]], _Made]]] = {
     "AWS::Glue::Table": ("glue_tables", _glue_table),
-    "AWS::S3::BucketPolicy": ("bucket_policies", _bucket_policy),
     "AWS::Athena::WorkGroup": ("workgroups", _athena_workgroup),
     "AWS::SNS::Subscription": ("subscriptions", _sns_subscription),
     "AWS::Scheduler::Schedule": ("schedules", _schedule),
