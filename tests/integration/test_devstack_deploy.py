@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from tests.integration.devstack_helpers import wait_for_execution, write_function
-from tests.unit.sam_template import transformed_template
+from tests.unit.sam_template import FUNCTIONS, transformed_template
 from vanta_vuln_stats.devstack.aws import EmulatedAws
 from vanta_vuln_stats.devstack.deploy import DeployError, deploy_stack, load_template
 from vanta_vuln_stats.errors import UserInputError
@@ -108,18 +108,7 @@ def test_deploy_creates_every_resource(aws: EmulatedAws, tmp_path: Path) -> None
     assert json.loads(value["SlackWebhookSecret"]) == {"url": "http://127.0.0.1:9/hook"}
 
     lam = boto3.client("lambda")
-    assert set(out["functions"]) == {
-        "PrepareFunction",
-        "FetchPagesFunction",
-        "PlanChunksFunction",
-        "WriteParquetFunction",
-        "FinalizeFunction",
-        "UpdatePartitionsFunction",
-        "NotifyFunction",
-        "CatalogOnS3EventFunction",
-        "StartSyncFunction",
-        "QueryApiFunction",
-    }
+    assert set(out["functions"]) == set(FUNCTIONS)
     env = lam.get_function_configuration(FunctionName=out["functions"]["FetchPagesFunction"])[
         "Environment"
     ]["Variables"]

@@ -12,6 +12,23 @@ from vanta_vuln_stats.devstack.deploy import _parameter_values, _transform, load
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
+# The workflow's functions (Step Functions invokes them), then the others.
+WORKFLOW_FUNCTIONS = (
+    "PrepareFunction",
+    "FetchPagesFunction",
+    "PlanChunksFunction",
+    "WriteParquetFunction",
+    "FinalizeFunction",
+    "UpdatePartitionsFunction",
+    "NotifyFunction",
+)
+FUNCTIONS = (
+    *WORKFLOW_FUNCTIONS,
+    "CatalogOnS3EventFunction",
+    "StartSyncFunction",
+    "QueryApiFunction",
+)
+
 
 def packaged_template() -> dict[str, Any]:
     """template.yaml with its code and definition URIs pointing at S3, as after packaging."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.sam_template import TEMPLATE, of_type, transformed_template
+from tests.unit.sam_template import FUNCTIONS, TEMPLATE, of_type, transformed_template
 from vanta_vuln_stats.catalog import lake as catalog_lake
 from vanta_vuln_stats.catalog import template as catalog_template
 from vanta_vuln_stats.catalog.tables import (
@@ -22,19 +22,6 @@ from vanta_vuln_stats.catalog.tables import (
 )
 from vanta_vuln_stats.devstack.deploy import load_template
 from vanta_vuln_stats.storage.lake import layout
-
-FUNCTIONS = (
-    "PrepareFunction",
-    "FetchPagesFunction",
-    "PlanChunksFunction",
-    "WriteParquetFunction",
-    "FinalizeFunction",
-    "UpdatePartitionsFunction",
-    "NotifyFunction",
-    "CatalogOnS3EventFunction",
-    "StartSyncFunction",
-    "QueryApiFunction",
-)
 
 
 @pytest.fixture(scope="module")

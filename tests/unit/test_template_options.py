@@ -11,21 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.unit.sam_template import TEMPLATE, of_type, transformed_template
+from tests.unit.sam_template import TEMPLATE, WORKFLOW_FUNCTIONS, of_type, transformed_template
 from tests.unit.test_query_api_template import ROUTES
 from tests.unit.test_template import FUNCTIONS
 from vanta_vuln_stats.devstack.deploy import load_template
 
 POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc"
-WORKFLOW_FUNCTIONS = (
-    "PrepareFunction",
-    "FetchPagesFunction",
-    "PlanChunksFunction",
-    "WriteParquetFunction",
-    "FinalizeFunction",
-    "UpdatePartitionsFunction",
-    "NotifyFunction",
-)
 
 
 def _paths(transformed: dict[str, Any]) -> dict[str, Any]:
