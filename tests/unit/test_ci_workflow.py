@@ -29,7 +29,7 @@ def test_triggers() -> None:
 def test_lint_test_build_on_python_312() -> None:
     assert runs("lint") == ["make lint"]
     assert runs("test") == ["make test"]
-    assert runs("build") == ["make build"]
+    assert runs("build")[-1] == "make build"
     for job in ("lint", "test", "build", "deploy"):
         (python,) = [
             step for step in steps(job) if step.get("uses", "").startswith("actions/setup-python@")
