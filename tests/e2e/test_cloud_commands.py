@@ -1,6 +1,7 @@
-"""The cloud flags of the main command (--trigger-lambda-sync, --lambda-status, --lambda-logs)
-through ``cli.main``, against the stack of template.yaml deployed into emulated AWS with a small
-simulated tenant. The commands find everything from the stack's name, as on a real stack.
+"""The cloud flags of the main command (--trigger-lambda-sync, --lambda-status, --lambda-logs, and
+--storage-backend s3 for statistics from the stack's lake) through ``cli.main``, against the
+stack of template.yaml deployed into emulated AWS with a small simulated tenant. The commands
+find everything from the stack's name, as on a real stack.
 
 The tests share one stack per module (per worker, under xdist), on which the fixture has run
 the first day's sync through the CLI; each test holds on its own in any order: the ones that
@@ -105,6 +106,18 @@ def test_trigger_follows_the_execution_to_its_end(deployed: Deployed) -> None:
     assert total == 300
     assert re.search(rf"^  vulnerabilities: {total:,} fetched, {total:,} written", out, re.M)
     assert err == ""
+
+
+def test_statistics_from_the_stacks_lake(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--storage-backend s3: the statistics report from the lake the workflow wrote."""
+    lake = deployed.outputs["lake"]
+    code, out, err = run(
+        capsys, "--use-cache", "--storage-backend", "s3", "--lake", lake, "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["total_count"] == served_vulnerabilities(deployed.sim) == 300
 
 
 def test_trigger_the_same_day_again_starts_a_rerun(capsys: pytest.CaptureFixture[str]) -> None:
