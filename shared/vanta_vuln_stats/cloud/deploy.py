@@ -61,6 +61,10 @@ EXPECTED_OUTPUTS = (
     "VantaCredentialsSecretArn",
     "VantaTokenSecretArn",
     "QueryApiUrl",
+    "SyncScheduleName",
+    "AthenaWorkGroupName",
+    "AthenaResultsLocation",
+    "DashboardName",
 )
 STABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 API_STATUS_ROUTE = "sync/status"  # below QueryApiUrl; must answer 403 without an API key
