@@ -2,7 +2,10 @@
 committed days and over a lake of one large day, with the bytes Athena would scan for each with
 and without partition pruning.
 
-``python -m bench queries`` writes its section of docs/PERFORMANCE.md.
+``python -m bench queries`` writes its section of docs/PERFORMANCE.md. For a quick look at a few
+templates, ``QUERIES_ONLY=overdue_findings,top_cves`` runs only those, and
+``QUERIES_LARGE_ONLY=1`` skips the 30-day lake (the longest part to build); the section then
+says so, and is not one to commit.
 
 The lakes are built without HTTP: one day of simulator records (vulnerabilities,
 remediations, assets) is generated and normalised once, then every day is derived from it with
@@ -15,6 +18,7 @@ under new ids (vulnerabilities and remediations; assets as generated).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +29,17 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DAYS = 30
+
+
+def selection() -> tuple[list[str], bool]:
+    """The templates ``QUERIES_ONLY`` names (empty: every one) and whether ``QUERIES_LARGE_ONLY``
+    skips the 30-day lake."""
+    only = [name.strip() for name in os.environ.get("QUERIES_ONLY", "").split(",")]
+    return [name for name in only if name], os.environ.get("QUERIES_LARGE_ONLY", "") not in (
+        "",
+        "0",
+    )
+
 
 QUERY_CHILD = """
 import time
@@ -116,8 +131,11 @@ def _commit(store: Any, day: date, tables: dict[Any, pa.Table]) -> None:
     store.finish_sync(run, complete=list(Resource), fetched=fetched)
 
 
-def build_lakes(small: int, large: int, workdir: Path) -> dict[str, Any]:
-    """The 30-day lake of ``small`` findings a day and the one-day lake of ``large``."""
+def build_lakes(
+    small: int, large: int, workdir: Path, *, large_only: bool = False
+) -> dict[str, Any]:
+    """The 30-day lake of ``small`` findings a day (unless ``large_only``) and the one-day lake
+    of ``large``."""
     import pyarrow as pa
 
     from vanta_vuln_stats.devstack.simulator.tenant import BASE_DATE
@@ -131,9 +149,10 @@ def build_lakes(small: int, large: int, workdir: Path) -> dict[str, Any]:
     first = BASE_DATE - timedelta(days=DAYS - 1)
     started = time.perf_counter()
     days_lake = workdir / "lake-days"
-    with LakeStorage(str(days_lake), workers=2) as store:
-        for day, table in _days(generated[vulns], first):
-            _commit(store, day, {**generated, vulns: table})
+    if not large_only:
+        with LakeStorage(str(days_lake), workers=2) as store:
+            for day, table in _days(generated[vulns], first):
+                _commit(store, day, {**generated, vulns: table})
     days_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -148,7 +167,7 @@ def build_lakes(small: int, large: int, workdir: Path) -> dict[str, Any]:
         _commit(store, BASE_DATE, big)
     day_seconds = time.perf_counter() - started
     return {
-        "days_lake": str(days_lake),
+        "days_lake": None if large_only else str(days_lake),
         "day_lake": str(day_lake),
         "generated_seconds": made,
         "days_seconds": days_seconds,
@@ -207,16 +226,24 @@ def measure(small: int, large: int, workdir: Path) -> dict[str, Any]:
     from bench.__main__ import _child
     from vanta_vuln_stats.query.named import load_queries
 
-    built = build_lakes(small, large, workdir)
+    only, large_only = selection()
+    built = build_lakes(small, large, workdir, large_only=large_only)
     last = built["last_day"]
     now = datetime(last.year, last.month, last.day, 12, tzinfo=UTC)
-    names = list(load_queries())
+    unknown = sorted(set(only) - set(load_queries()))
+    if unknown:
+        raise SystemExit(f"QUERIES_ONLY names no template {', '.join(unknown)}")
+    names = [name for name in load_queries() if not only or name in only]
     datasets = {}
     for label, lake, extra in (
         ("days", built["days_lake"], [("open_trend", {"since": "latest-6"})]),
         ("day", built["day_lake"], []),
     ):
-        runs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in names] + extra
+        if lake is None:
+            continue
+        runs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in names] + [
+            (name, given) for name, given in extra if name in names
+        ]
         scans = scan_bytes(lake, now, runs)
         timed = [
             _child(QUERY_CHILD, lake, name, now.isoformat(), json.dumps(given))

@@ -19,15 +19,20 @@ WITH findings AS (
     WHERE year = ? AND month = ? AND day = ?
       AND coalesce(vulnerability_type, '') <> 'CONFIGURATION'
       AND (? = 'reported' OR NOT coalesce(is_deactivated, false))
+), related AS (
+    -- Most findings list no related ids: unnest only the lists of those that do.
+    SELECT id, related_vulns FROM findings WHERE cardinality(related_vulns) > 0
+), words AS (
+    -- Every candidate id of every finding; checked and de-duplicated once below.
+    SELECT id, first_word AS cve_id FROM findings
+    UNION ALL
+    SELECT related.id, upper(trim(entries.entry)) AS cve_id
+    FROM related
+    CROSS JOIN UNNEST(related.related_vulns) AS entries (entry)
 ), finding_cves AS (
-    SELECT id, first_word AS cve_id
-    FROM findings
-    WHERE regexp_like(first_word, '^CVE-[0-9]{4}-[0-9]{4,}$')
-    UNION
-    SELECT findings.id, upper(trim(related.entry)) AS cve_id
-    FROM findings
-    CROSS JOIN UNNEST(findings.related_vulns) AS related (entry)
-    WHERE regexp_like(upper(trim(related.entry)), '^CVE-[0-9]{4}-[0-9]{4,}$')
+    SELECT DISTINCT id, cve_id
+    FROM words
+    WHERE regexp_like(cve_id, '^CVE-[0-9]{4}-[0-9]{4,}$')
 ), per_cve AS (
     SELECT cve_id, count(*) AS findings
     FROM finding_cves
