@@ -22,7 +22,7 @@ the stack itself never needs this (sam deploy uploads its layers), it is for sha
 layers with other functions or for checking their sizes.
 
 Options:
-  --arch ARCH       x86_64 (default) or arm64: which manylinux_2_28 wheels are installed
+  --arch ARCH       arm64 (default, as the template) or x86_64: which manylinux_2_28 wheels
   --out DIR         where the layers go (default build/layers)
   --publish NAME    publish the zips as NAME-core and NAME-parquet
   --region REGION   region to publish to (default: AWS_REGION / the profile's)
@@ -36,7 +36,7 @@ die() {
 	exit 2
 }
 
-arch=x86_64
+arch=arm64 # the template's Architectures (shared/Makefile's default too)
 out="$ROOT/build/layers"
 publish=""
 region="${AWS_REGION:-}"
