@@ -231,20 +231,35 @@ LIMIT ?
 # column may be empty, get the same answer). A remediated record without a deadline is neither
 # on time nor late: it is counted as without_deadline. Severity is compared upper-case because
 # older databases may hold the API's lower-case spelling.
+#
+# Counted per remediation time and severity first: in the order of the covering index on
+# (remediation_date, severity, ...) that groups without a sort (as many groups as distinct
+# times at most, and far fewer when a sync stamps many records with one time); only those
+# groups are then sorted into months.
 REMEDIATION_SLA = NamedQuery(
     "remediation_sla",
     f"""
+WITH per_time AS (
+    SELECT
+        r.remediation_date,
+        r.severity,
+        SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
+                  AND r.remediation_date <= r.sla_deadline_date THEN 1 ELSE 0 END) AS on_time,
+        SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
+                  AND r.remediation_date > r.sla_deadline_date THEN 1 ELSE 0 END) AS late,
+        SUM(CASE WHEN r.sla_deadline_date IS NULL THEN 1 ELSE 0 END) AS without_deadline
+    FROM vulnerability_remediations r
+    WHERE r.remediation_date IS NOT NULL AND ({{where}})
+    GROUP BY r.remediation_date, r.severity
+)
 SELECT
-    UPPER(r.severity) AS severity,
-    {calendar_month("r.remediation_date")} AS month,
-    SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
-              AND r.remediation_date <= r.sla_deadline_date THEN 1 ELSE 0 END) AS on_time,
-    SUM(CASE WHEN r.sla_deadline_date IS NOT NULL
-              AND r.remediation_date > r.sla_deadline_date THEN 1 ELSE 0 END) AS late,
-    SUM(CASE WHEN r.sla_deadline_date IS NULL THEN 1 ELSE 0 END) AS without_deadline
-FROM vulnerability_remediations r
-WHERE r.remediation_date IS NOT NULL AND ({{where}})
-GROUP BY UPPER(r.severity), {calendar_month("r.remediation_date")}
+    UPPER(severity) AS severity,
+    {calendar_month("remediation_date")} AS month,
+    SUM(on_time) AS on_time,
+    SUM(late) AS late,
+    SUM(without_deadline) AS without_deadline
+FROM per_time
+GROUP BY UPPER(severity), {calendar_month("remediation_date")}
 ORDER BY month, severity
 """,
 )
@@ -256,40 +271,124 @@ ORDER BY month, severity
 # severity's row carries its share of them, the generator adds them up). Median without integer
 # division (engines disagree on it): with n rows numbered 1..n in order of duration, the middle
 # row(s) are those with 2*rank between n and n+2 (one row when n is odd, two when n is even).
-# Each median needs its own order, so there are two numberings, one sort each. Negative
-# durations (a remediation dated before its detection) are kept: they are the data as Vanta has
-# it. A record without a severity counts under UNKNOWN.
+#
+# Numbering every row in duration order costs a sort per median (per severity, and over all),
+# the better part of the whole report on SQLite. Only the middle rows need their number, so the
+# durations are first counted per severity and whole day (one grouped pass); running counts over
+# those few thousand groups tell which day or two hold the middle of each severity and of all
+# severities, and how many rows come before them; only the rows of those days are then numbered,
+# from that offset. Exact: the day (rounded) only ever grows with the duration, so equal
+# durations share a day and a day's rows are the consecutive numbers after the rows of earlier
+# days; which rounding an engine uses does not matter. Negative durations (a remediation dated
+# before its detection) are kept: they are the data as Vanta has it. A record without a severity
+# counts under UNKNOWN.
 _REMEDIATION_MS = milliseconds_between("r.detected_date", "r.remediation_date")
+# A day's n rows, numbered before + 1 .. before + n among all `remediated` rows, hold a middle row
+# (2 * number between remediated and remediated + 2) when this holds.
+_MIDDLE_GROUP = "2 * before <= remediated AND 2 * (before + n) >= remediated"
 _MIDDLE_ROW = "2 * severity_rank BETWEEN severity_count AND severity_count + 2"
 _OVERALL_MIDDLE_ROW = "2 * overall_rank BETWEEN overall_count AND overall_count + 2"
 TIME_TO_REMEDIATE = NamedQuery(
     "time_to_remediate",
     f"""
 WITH durations AS (
-    SELECT COALESCE(UPPER(r.severity), 'UNKNOWN') AS severity, {_REMEDIATION_MS} AS ms
-    FROM vulnerability_remediations r
-    WHERE r.remediation_date IS NOT NULL AND r.detected_date IS NOT NULL AND ({{where}})
+    SELECT severity, ms, ROUND(ms / 86400000.0) AS day
+    FROM (
+        SELECT COALESCE(UPPER(r.severity), 'UNKNOWN') AS severity, {_REMEDIATION_MS} AS ms
+        FROM vulnerability_remediations r
+        WHERE r.remediation_date IS NOT NULL AND r.detected_date IS NOT NULL AND ({{where}})
+    ) measured
+), days AS (
+    SELECT severity, day, COUNT(*) AS n, SUM(ms) AS total_ms
+    FROM durations
+    GROUP BY severity, day
+), severity_days AS (
+    SELECT
+        severity,
+        day,
+        n,
+        SUM(n) OVER (
+            PARTITION BY severity ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) - n AS before,
+        SUM(n) OVER (PARTITION BY severity) AS remediated
+    FROM days
+), overall_days AS (
+    SELECT
+        day,
+        n,
+        SUM(n) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - n AS before,
+        SUM(n) OVER () AS remediated
+    FROM (SELECT day, SUM(n) AS n FROM days GROUP BY day) per_day
+), severity_middle AS (
+    SELECT
+        severity,
+        MIN(day) AS first_day,
+        MAX(day) AS last_day,
+        MIN(before) AS before,
+        MAX(remediated) AS remediated
+    FROM severity_days
+    WHERE {_MIDDLE_GROUP}
+    GROUP BY severity
+), overall_middle AS (
+    SELECT
+        MIN(day) AS first_day,
+        MAX(day) AS last_day,
+        MIN(before) AS before,
+        MAX(remediated) AS remediated
+    FROM overall_days
+    WHERE {_MIDDLE_GROUP}
+), middle_rows AS (
+    SELECT
+        d.severity,
+        d.ms,
+        s.before AS severity_before,
+        s.remediated AS severity_count,
+        CASE WHEN d.day BETWEEN o.first_day AND o.last_day THEN o.before END AS overall_before,
+        o.remediated AS overall_count
+    FROM durations d
+    CROSS JOIN overall_middle o
+    LEFT JOIN severity_middle s
+        ON s.severity = d.severity AND d.day BETWEEN s.first_day AND s.last_day
+    WHERE s.severity IS NOT NULL OR d.day BETWEEN o.first_day AND o.last_day
 ), ranked AS (
+    -- A row outside its severity's middle days (or outside the overall ones) is numbered
+    -- apart, with a NULL offset: its number is NULL.
     SELECT
         severity,
         ms,
-        ROW_NUMBER() OVER (PARTITION BY severity ORDER BY ms) AS severity_rank,
-        COUNT(*) OVER (PARTITION BY severity) AS severity_count,
-        ROW_NUMBER() OVER (ORDER BY ms) AS overall_rank,
-        COUNT(*) OVER () AS overall_count
-    FROM durations
+        severity_count,
+        overall_count,
+        severity_before + ROW_NUMBER() OVER (
+            PARTITION BY severity, severity_before ORDER BY ms
+        ) AS severity_rank,
+        overall_before + ROW_NUMBER() OVER (PARTITION BY overall_before ORDER BY ms)
+            AS overall_rank
+    FROM middle_rows
+), middle AS (
+    SELECT
+        severity,
+        SUM(CASE WHEN {_MIDDLE_ROW} THEN ms END) AS middle_ms,
+        COUNT(CASE WHEN {_MIDDLE_ROW} THEN 1 END) AS middle_count,
+        SUM(CASE WHEN {_OVERALL_MIDDLE_ROW} THEN ms END) AS overall_middle_ms,
+        COUNT(CASE WHEN {_OVERALL_MIDDLE_ROW} THEN 1 END) AS overall_middle_count
+    FROM ranked
+    GROUP BY severity
+), totals AS (
+    SELECT severity, SUM(n) AS remediated, SUM(total_ms) AS total_ms
+    FROM days
+    GROUP BY severity
 )
 SELECT
-    severity,
-    COUNT(*) AS remediated,
-    SUM(ms) AS total_ms,
-    SUM(CASE WHEN {_MIDDLE_ROW} THEN ms END) AS middle_ms,
-    COUNT(CASE WHEN {_MIDDLE_ROW} THEN 1 END) AS middle_count,
-    SUM(CASE WHEN {_OVERALL_MIDDLE_ROW} THEN ms END) AS overall_middle_ms,
-    COUNT(CASE WHEN {_OVERALL_MIDDLE_ROW} THEN 1 END) AS overall_middle_count
-FROM ranked
-GROUP BY severity
-ORDER BY severity
+    totals.severity,
+    totals.remediated,
+    totals.total_ms,
+    middle.middle_ms,
+    COALESCE(middle.middle_count, 0) AS middle_count,
+    middle.overall_middle_ms,
+    COALESCE(middle.overall_middle_count, 0) AS overall_middle_count
+FROM totals
+LEFT JOIN middle ON middle.severity = totals.severity
+ORDER BY totals.severity
 """,
 )
 

@@ -211,6 +211,9 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("idx_target_id", "vulnerabilities", ("target_id", "resolved_at")),
     ("idx_first_detected", "vulnerabilities", ("first_detected_date",)),
     ("idx_name", "vulnerabilities", ("name", "resolved_at")),
+    # The same for packages: the top packages group in this index's order instead of sorting
+    # every finding (about 1 s -> 0.3 s over a million findings).
+    ("idx_package_identifier", "vulnerabilities", ("package_identifier", "resolved_at")),
     # Covers every column the finding statistics read, so they scan this narrow index instead
     # of the table, whose rows carry the raw JSON (11.8 s -> 2 s over a million findings). It
     # also serves the severity, integration and fixability filters: single-column indexes on
