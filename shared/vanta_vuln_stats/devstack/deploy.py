@@ -5,7 +5,8 @@ What ``sam package`` + ``sam deploy`` do, as far as moto can follow:
 1. package: zip each function's ``CodeUri`` folder (and a placeholder per layer: the package is
    importable in the devstack's process already) into a deployment bucket and point
    ``CodeUri``/``ContentUri``/``DefinitionUri`` at the S3 objects;
-2. transform the SAM template with the SAM translator;
+2. transform the SAM template with the SAM translator, after resolving what the
+   ``AWS::LanguageExtensions`` transform resolves on AWS (``language_extensions.py``);
 3. create, through each service's own API, what moto's CloudFormation skips and the stack
    refers to (Glue database, Secrets Manager secrets) with the names and values the template
    gives, and put their ``Ref``/``GetAtt`` values in the template in place of the references
@@ -19,6 +20,7 @@ What ``sam package`` + ``sam deploy`` do, as far as moto can follow:
    properties resolved against the deployed stack (``AFTER_STACK``: Glue tables, the Athena
    workgroup, SNS subscriptions, Scheduler schedules, CloudWatch alarms, API Gateway keys and
    usage plans); resources whose ``Condition`` is false are not created, as in CloudFormation;
+   and each bucket's public access block and versioning, which moto's CloudFormation drops;
 7. check each function's environment against the template and patch what moto left unresolved.
 
 Resources with no emulation (the bucket and queue policies, the REST API's deployment and
