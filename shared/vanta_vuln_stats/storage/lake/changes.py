@@ -50,7 +50,7 @@ def dedupe_by_id(table: pa.Table) -> pa.Table:
         return table
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
     last = indexed.group_by("id").aggregate([("__row", "max")])["__row_max"]
-    return table.take(pc.sort_indices(last))
+    return table.take(last.take(pc.sort_indices(last)))  # those rows, in their order
 
 
 def _differs(new: pa.ChunkedArray, old: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -88,13 +88,14 @@ def apply_snapshot(
 
     schema = state_schema(resource)
     model_columns = [f.name for f in schema if f.name not in _STATE_EXTRA]
-    snapshot = dedupe_by_id(snapshot.select(model_columns))
+    snapshot = snapshot.select(model_columns)
     ts_type = schema.field("first_seen_at").type
     stamp_scalar = pa.scalar(stamp, ts_type)
     run_date_scalar = pa.scalar(run_date, pa.date32())
-    n_new = snapshot.num_rows
 
     if previous is None or previous.num_rows == 0:
+        snapshot = dedupe_by_id(snapshot)
+        n_new = snapshot.num_rows
         state = pa.Table.from_arrays(
             [
                 *snapshot.columns,
@@ -113,32 +114,20 @@ def apply_snapshot(
 
     previous = previous.cast(schema)
     tracked = tracked_columns(resource)
-    # The snapshot keeps its order; each of its rows gets the position of its id in the previous
-    # state (null for a new id) from a join on the ids alone (Acero cannot carry list columns
-    # through a join), and only the previous state's columns the comparison needs are gathered.
-    # Records the snapshot lacks are picked out of the previous state with one membership test.
-    old_positions = pa.array(range(previous.num_rows), pa.int64())
-    positions = (
-        pa.table({"id": snapshot["id"], "__new": pa.array(range(n_new), pa.int64())})
-        .join(
-            pa.table({"id": previous["id"], "__old": old_positions}),
-            keys="id",
-            join_type="left outer",
-        )
-        .sort_by("__new")["__old"]
-        .combine_chunks()
-    )
+    # Each snapshot row gets the position of its id in the previous state (null for a new id),
+    # and only the previous state's columns the comparison needs are gathered in that order.
+    snapshot, positions = _match(snapshot, previous["id"])
+    n_new = snapshot.num_rows
     extra = ["is_deactivated"] if resource is Resource.VULNERABILITIES else []
     needed = list(dict.fromkeys([*tracked, *extra, *_STATE_EXTRA]))
-    old = previous.select(needed).take(positions).combine_chunks()
-    new = snapshot.combine_chunks()
+    old = previous.select(needed).take(positions)
 
     known = pc.is_valid(positions)
     discovered = pc.invert(known)
     resolved_before = pc.is_valid(old["resolved_at"])
     tracks_resolution = resource is not Resource.VULNERABILITY_REMEDIATIONS
     changed_masks = {
-        column: pc.and_(known, _differs(new[column], old[column])) for column in tracked
+        column: pc.and_(known, _differs(snapshot[column], old[column])) for column in tracked
     }
     false = pa.repeat(pa.scalar(False), n_new)
     any_change = false
@@ -148,7 +137,7 @@ def apply_snapshot(
     remediated = reactivated = false
     if resource is Resource.VULNERABILITIES:
         was = pc.fill_null(old["is_deactivated"], False)
-        now = pc.fill_null(new["is_deactivated"], False)
+        now = pc.fill_null(snapshot["is_deactivated"], False)
         became = pc.and_(now, pc.invert(was))
         stopped = pc.and_(was, pc.invert(now))
         remediated = pc.and_(known, became)
@@ -157,8 +146,11 @@ def apply_snapshot(
         reactivated = pc.and_(known, resolved_before)
     updated = pc.and_(pc.and_(known, pc.invert(pc.or_(remediated, reactivated))), any_change)
 
-    reported = pc.invert(pc.is_in(previous["id"], value_set=snapshot["id"]))
-    gone = previous.filter(reported)
+    # The previous rows no position points at: the records the snapshot lacks.
+    matched = pc.scatter(
+        pa.repeat(pa.scalar(True), len(positions)), positions, max_index=previous.num_rows - 1
+    )
+    gone = previous.filter(pc.invert(pc.fill_null(matched, False)))
     resolved_now = pa.repeat(pa.scalar(False), gone.num_rows)
     if tracks_resolution and complete:
         resolved_now = pc.is_null(gone["resolved_at"])
@@ -169,7 +161,7 @@ def apply_snapshot(
         )
     seen = pa.Table.from_arrays(
         [
-            *new.columns,
+            *snapshot.columns,
             pc.if_else(known, old["first_seen_at"], stamp_scalar),
             pa.repeat(stamp_scalar, n_new),
             pa.nulls(n_new, ts_type),
@@ -202,6 +194,30 @@ def apply_snapshot(
         resolved = _events(gone, {"resolved": resolved_now}, None, stamp, run_date, run_id)
         events = pa.concat_tables([changed, resolved])
     return StateChange(state, events, counts)
+
+
+def _match(snapshot: pa.Table, previous_ids: pa.ChunkedArray) -> tuple[pa.Table, pa.Array]:
+    """The snapshot with one row per id (``dedupe_by_id``) and, per row, the position of its id
+    in the previous state's ids (unique: a state has one row per id), null for a new id.
+
+    One hash lookup of the snapshot's ids in the previous ones gives the positions; a repeated
+    id then shows as a repeated position, or as a repeated new id (few), both cheap to count,
+    so the snapshot's million ids are hashed once more only when it has a repeat."""
+    import pyarrow.compute as pc
+
+    def positions_of(ids: pa.ChunkedArray) -> pa.Array:
+        found = pc.index_in(ids, value_set=previous_ids)
+        return found.combine_chunks() if hasattr(found, "combine_chunks") else found
+
+    positions = positions_of(snapshot["id"])
+    known = positions.drop_null()
+    new_ids = snapshot["id"].filter(pc.is_null(positions))
+    if pc.count_distinct(known).as_py() != len(known) or (
+        pc.count_distinct(new_ids).as_py() != len(new_ids)
+    ):
+        snapshot = dedupe_by_id(snapshot)
+        positions = positions_of(snapshot["id"])
+    return snapshot, positions
 
 
 _STATE_EXTRA = frozenset({"first_seen_at", "last_seen_at", "resolved_at", "last_seen_run_date"})
