@@ -406,21 +406,24 @@ def _records(store: ObjectStore, keys: Sequence[str]) -> Iterator[list[Any]]:
     for key in keys:
         data = gzip.decompress(store.read_bytes(key))
         for lines in parse_ndjson(data.splitlines()):
-            yield [line["record"] for line in lines]
+            records = [line["record"] for line in lines]
+            del lines  # a slice is held once: not while the next one is parsed
+            yield records
+            del records
 
 
 def write_batch(run: Run, batch: Mapping[str, Any]) -> dict[str, Any]:
     """Normalise one batch into the snapshot part (``layout.part_key``) and its rejects; write
     the result object finalize adds up. Repeating it rewrites the same objects."""
-    from vanta_vuln_stats.storage.lake.chunks import normalize_records
+    from vanta_vuln_stats.storage.lake.chunks import normalize_part
     from vanta_vuln_stats.storage.lake.store import rejects_table, write_parquet_bytes
 
     store = run.store()
     resource = Resource(batch["resource"])
     part = int(batch["part"])
     try:
-        table, rejections = normalize_records(resource, _records(store, batch["chunks"]))
-        snapshot = layout.snapshot_part(resource, run.run_date, table)
+        records = _records(store, batch["chunks"])
+        snapshot, rejections = normalize_part(resource, run.run_date, records)
         data = write_parquet_bytes(snapshot)
         key = layout.part_key(resource.value, run.run_date, part)
         store.write_bytes(key, data)

@@ -64,6 +64,7 @@ __all__ = [
     "history_schema",
     "is_run_id",
     "migration_key",
+    "ordered_part",
     "part_key",
     "partition_day",
     "partition_prefix",
@@ -192,14 +193,32 @@ PART_ORDER: tuple[str, ...] = ("severity", "integration_id", "asset_type", "name
 def snapshot_part(resource: Resource | str, run_date: date, table: pa.Table) -> pa.Table:
     """A snapshot part of ``table`` (model columns, with or without raw_data): the snapshot
     schema's columns with ``run_date`` filled in, rows in ``PART_ORDER``."""
-    import pyarrow as pa
-
     schema = snapshot_schema(Resource(resource))
-    columns = [table[name] for name in schema.names if name != "run_date"]
-    columns.append(pa.repeat(pa.scalar(run_date, pa.date32()), table.num_rows))
-    part = pa.Table.from_arrays(columns, schema=schema)
-    order = [(name, "ascending") for name in PART_ORDER if name in schema.names]
-    return part.sort_by(order)
+    return ordered_part(schema, run_date, [table[name] for name in schema.names[:-1]])
+
+
+def ordered_part(schema: pa.Schema, run_date: date, columns: list[pa.ChunkedArray]) -> pa.Table:
+    """The snapshot part (``schema``) of ``columns`` (its columns but run_date), rows in
+    ``PART_ORDER``. The list is emptied as the columns are reordered: a column held nowhere
+    else is freed as soon as its ordered copy is made, so ordering a part takes about one
+    column more than the part instead of twice the part (chunks.normalize_part)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = schema.names[:-1]
+    rows = len(columns[0]) if columns else 0
+    keys = [(name, "ascending") for name in PART_ORDER if name in names]
+    by = pa.table({name: columns[names.index(name)] for name, _ in keys})
+    indices = pc.sort_indices(by, sort_keys=keys)
+    del by
+    ordered = []
+    for position in range(len(columns)):
+        column, columns[position] = columns[position], None
+        ordered.append(column.take(indices))
+        del column
+    columns.clear()
+    ordered.append(pa.repeat(pa.scalar(run_date, pa.date32()), rows))
+    return pa.Table.from_arrays(ordered, schema=schema)
 
 
 @cache
