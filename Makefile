@@ -97,6 +97,7 @@ lint-template: $(STAMP) $(SAM_STAMP) ## template.yaml and workflows/ only
 	$(SAM_BIN)/sam validate --lint --template-file template.yaml --region us-east-1
 	$(BIN)/python -m vanta_vuln_stats.devstack.check_workflows
 	$(BIN)/python -m vanta_vuln_stats.catalog.template --check
+	$(BIN)/python -m vanta_vuln_stats.storage.lake.translations --check
 
 $(SAM_STAMP): requirements-sam.txt
 	@test -x $(SAM_BIN)/python || $(PYTHON) -m venv $(SAM_VENV)

@@ -22,7 +22,7 @@ from typing import Any
 LAKE_STATS_CHILD = """
 import time
 started = time.perf_counter()
-import duckdb, sqlglot  # the engine's libraries, as the SQLite benchmark has sqlite3 loaded
+import duckdb  # the engine's library, as the SQLite benchmark has sqlite3 loaded
 imported = time.perf_counter() - started
 from vanta_vuln_stats.stats import compute_statistics
 from vanta_vuln_stats.stats.synthetic import SYNTHETIC_AS_OF

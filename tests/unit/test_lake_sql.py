@@ -7,15 +7,21 @@ text lists) and by DuckDB, translated, over the lake views' forms (TIMESTAMPTZ, 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from vanta_vuln_stats.storage.lake import translations
 from vanta_vuln_stats.storage.lake.engine import (
     duckdb_sql,
     install_sqlite_functions,
+    stored_translations,
+    translate,
 )
 
 ROWS = [
@@ -88,3 +94,32 @@ def test_translations_are_cached() -> None:
     sql = "SELECT substr(ts, 1, 10) FROM t WHERE flag IS NOT 1"
     assert duckdb_sql(sql) is duckdb_sql(sql)
     assert "IS DISTINCT FROM 1" in duckdb_sql(sql)
+
+
+def test_the_stored_translations_are_the_statistics_texts_translated_now() -> None:
+    # Stale (a statistic's SQL or the translation changed): run
+    # python -m vanta_vuln_stats.storage.lake.translations
+    stored = stored_translations()
+    assert translations.statistics_translations() == stored
+    assert len(stored) >= 5
+    assert all(duckdb_sql(sql) == translate(sql) for sql in stored)
+    assert translations.main(["--check"]) == 0
+
+
+def test_statistics_over_the_lake_need_no_sql_translation_in_a_new_process(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import sys\n"
+        "from vanta_vuln_stats.stats import compute_statistics\n"
+        "from vanta_vuln_stats.storage.lake import LakeStorage\n"
+        "from vanta_vuln_stats.storage.lake.engine import lake_connection\n"
+        "with lake_connection(LakeStorage(sys.argv[1])) as conn:\n"
+        "    stats = compute_statistics(conn)\n"
+        "assert stats['total_count'] == 0, stats\n"
+        "print('sqlglot' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

@@ -19,7 +19,8 @@ re-run) stay invisible. The one listing is of ``sync_history/``, for the rows of
 (they never commit); a row there that says complete but belongs to no commit is left out.
 
 The statistics' SQL is written once, for SQLite (stats/queries.py, storage/filters.py).
-``duckdb_sql`` translates it to DuckDB's dialect with sqlglot (cached per text) and points the
+``duckdb_sql`` translates it to DuckDB's dialect with sqlglot (once per text; the texts of the
+statistics without filters are translated ahead, storage/lake/translations.py) and points the
 few functions whose meaning differs at SQLite-compatible versions that
 ``install_sqlite_functions`` creates (``julianday``, ``substr`` of a timestamp, ASCII-only
 ``lower``/``upper``, ``json_each`` of a list). The views keep the Parquet types of the large
@@ -67,6 +68,8 @@ __all__ = [
     "lake_connection",
     "quote_identifier",
     "quote_literal",
+    "stored_translations",
+    "translate",
 ]
 
 # The SQLite store's timestamp form (model.records.timestamp_to_iso) in DuckDB's strftime.
@@ -133,8 +136,39 @@ def json_each_as_unnest(node: Any) -> Any:
     return node
 
 
-@functools.lru_cache(maxsize=256)
 def duckdb_sql(sql: str) -> str:
+    """``sql`` written for SQLite, as DuckDB SQL with the same meaning over the lake's views
+    (``translate``). Remembered per text: the statistics send the same few texts again and
+    again. The texts of the statistics without filters are translated ahead and stored with
+    the package (``storage/lake/translations.py``), so that statistics over the lake need no
+    sqlglot in a new process (its first translations there cost about half a second)."""
+    found = _TRANSLATED.get(sql)
+    if found is None:
+        found = stored_translations().get(sql) or translate(sql)
+        if len(_TRANSLATED) >= _REMEMBERED:
+            _TRANSLATED.clear()
+        _TRANSLATED[sql] = found
+    return found
+
+
+# Every text translated in this process (a dict's get and set are atomic: the statistics
+# translate from several threads), and the most it keeps.
+_TRANSLATED: dict[str, str] = {}
+_REMEMBERED = 256
+STORED_TRANSLATIONS = "duckdb_statistics.json"
+
+
+@functools.cache
+def stored_translations() -> dict[str, str]:
+    """The translations stored with the package: SQLite text -> DuckDB text."""
+    import json
+    from importlib.resources import files
+
+    text = files(__package__).joinpath(STORED_TRANSLATIONS).read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def translate(sql: str) -> str:
     """``sql`` written for SQLite, as DuckDB SQL with the same meaning over the lake's views.
 
     sqlglot does the dialect (``IS NOT 1`` -> ``IS DISTINCT FROM 1``, ``instr`` -> ``strpos``,
@@ -142,7 +176,7 @@ def duckdb_sql(sql: str) -> str:
     ``install_sqlite_functions`` provides (substr of a timestamp reads its ISO text, lower and
     upper fold ASCII only), and ``json_each`` of a list column becomes ``unnest`` (each element
     as ``json_each.value``, as SQLite gives the elements of a JSON array). Positional ``?``
-    parameters are kept. Cached: the statistics send the same few texts again and again.
+    parameters are kept.
     """
     import sqlglot
     from sqlglot import exp
