@@ -99,10 +99,10 @@ def normalize_part(
     slice_rows: int = SLICE_ROWS,
 ) -> tuple[pa.Table, list[Rejection]]:
     """``layout.snapshot_part`` of ``normalize_records``: the day's snapshot part of the good
-    records, and the rejections, in less memory. The normalised columns are reordered one at a
-    time and each freed once copied, and Arrow's allocator returns what was freed after each
-    step (the slices' work, then the unordered columns), so the peak is about the parsed slice
-    or one column above the part, not the part twice over retained memory."""
+    records, and the rejections, in less memory. The normalised columns are put in order one
+    at a time, each freed once copied, and Arrow's allocator returns what was freed after each
+    step (the slices' work, then the unordered columns): the peak is the part plus a parsed
+    slice or one column, not the part twice plus what the allocator kept."""
     from vanta_vuln_stats.storage.lake import layout
 
     resource = Resource(resource)
