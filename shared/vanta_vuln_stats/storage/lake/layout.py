@@ -208,7 +208,8 @@ def ordered_part(schema: pa.Schema, run_date: date, columns: list[pa.ChunkedArra
     names = schema.names[:-1]
     rows = len(columns[0]) if columns else 0
     keys = [(name, "ascending") for name in PART_ORDER if name in names]
-    by = pa.table({name: columns[names.index(name)] for name, _ in keys})
+    # The sort keys in one chunk each: sorting chunked columns took 2.5x as long.
+    by = pa.table({name: columns[names.index(name)] for name, _ in keys}).combine_chunks()
     indices = pc.sort_indices(by, sort_keys=keys)
     del by
     ordered = []
