@@ -83,9 +83,9 @@ _TIMESTAMP_PATTERN = (
 _SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
-# Classes a key's value may have. A missing key is read as None (dict.get): missing and null are
-# the same class everywhere, as they are to records.py's verdict (a null optional field is
-# missing, a required one is rejected either way).
+# Classes a key's value may have. A missing key is read as None: missing and null are the same
+# class everywhere, as they give the same row in records.py (a missing or null optional field is
+# null, a required one is rejected either way, only the reason differs and the slow path gives it).
 _NONE_CLASSES = frozenset({type(None)})
 _KIND_CLASSES: dict[str, frozenset[type] | None] = {
     "string": frozenset({str}),
