@@ -500,6 +500,62 @@ def test_a_batch_arrow_cannot_convert_as_a_whole_is_split_until_the_culprit_is_f
     assert table.column("cvss_severity_score").to_pylist()[ids.index("v17")] == float(2**53)
 
 
+def test_a_slow_records_values_of_any_class_do_not_reach_arrow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Values Arrow would refuse in a record already sent to the slow path by its classes are
+    # masked: each column is read in one piece, no halving.
+    bad = vulnerability(id="bad", name=3, description="\ud800", cvssSeverityScore="high")
+    raws = [vulnerability(id=f"v{i}") for i in range(20)]
+    raws[7] = bad
+    assert assert_same_as_row_path(VULNS, raws).num_rows == 19
+    calls: list[int] = []
+    original = columnar._to_arrow
+
+    def counting(values: Sequence[Any], *args: Any) -> list[Any]:
+        calls.append(len(values))
+        return original(values, *args)
+
+    monkeypatch.setattr(columnar, "_to_arrow", counting)
+    normalize_to_table(VULNS, raws, include_raw=False)
+    assert calls == [20] * len(columnar._column_types(VULNS))
+
+
+def test_a_value_arrow_refuses_in_a_late_column_leaves_the_records_earlier_columns_unused() -> None:
+    # The record's earlier columns were read by Arrow before its description was refused: its
+    # row is still the row path's.
+    raws = [vulnerability(id=f"v{i}", name=f"name {i}") for i in range(9)]
+    raws[4] = vulnerability(id="v4", name="name 4", fixedVersion="\udc00")
+    raws[5] = "not a record"
+    table = assert_same_as_row_path(VULNS, raws)
+    assert table.column("id").to_pylist() == [f"v{i}" for i in range(9) if i not in (4, 5)]
+
+
+@pytest.mark.parametrize("include_raw", [True, False])
+@pytest.mark.parametrize("extra", [{"a"}, "text", {"nested": [1, 2.5, None]}])
+def test_one_record_with_a_key_outside_the_model_among_many(
+    extra: object, include_raw: bool
+) -> None:
+    # Only that record is encoded to prove it can be (a set cannot: the row path rejects it).
+    raws: list[object] = [vulnerability(id=f"v{i}") for i in range(30)]
+    odd = vulnerability(id="odd")
+    odd["unmodelled"] = extra
+    raws[12] = odd
+    assert_same_as_row_path(VULNS, raws)
+    table, rejections = normalize_to_table(VULNS, raws, include_raw=include_raw)
+    assert (table.num_rows, len(rejections)) == ((29, 1) if isinstance(extra, set) else (30, 0))
+
+
+@pytest.mark.parametrize("raws", [["text", 3, None], [OrderedDict(VULNERABILITY_EXAMPLE)] * 3])
+def test_a_slice_without_any_exact_dict(raws: list[object]) -> None:
+    assert_same_as_row_path(VULNS, raws)
+
+
+def test_reading_a_single_key_gives_one_column() -> None:
+    assert columnar._read([{"a": 1}, {}, {"a": None, "b": 2}], ("a",)) == [(1, None, None)]
+    assert columnar._read([], ("a", "b")) == [(), ()]
+
+
 def test_any_sequence_is_accepted_and_the_resource_may_be_its_name() -> None:
     raws = (vulnerability(id="a"), vulnerability(id="b", severity="x"))
     table, rejections = normalize_to_table("vulnerabilities", raws)
