@@ -285,14 +285,16 @@ class _Database(ABC):
 
 
 def _database(conn: Any) -> _Database:
-    from vanta_vuln_stats.stats.athena import AthenaStatistics
-
-    if isinstance(conn, AthenaStatistics):
-        return _AthenaDatabase(conn)
     if isinstance(conn, sqlite3.Connection):
         return _SQLiteDatabase(conn)
     if type(conn).__module__.split(".")[0] in ("duckdb", "_duckdb"):
         return _DuckDBDatabase(conn)
+    # Imported only here: the Athena module loads the catalog (about 40 ms), which the local
+    # stores' statistics do not need.
+    from vanta_vuln_stats.stats.athena import AthenaStatistics
+
+    if isinstance(conn, AthenaStatistics):
+        return _AthenaDatabase(conn)
     raise TypeError(f"statistics need a sqlite3 or DuckDB connection, not {type(conn).__name__}")
 
 
