@@ -4,7 +4,8 @@ code), the Vanta simulator over HTTP with its faults on, an SQS queue subscribed
 a local Slack receiver. Each execution is started and watched with plain boto3.
 
 The tests share one stack and one tenant and run in order: a faulty first day, the same day
-again, the next day, then failures."""
+again, the next day, then failures. They are one xdist group (``make test`` distributes by
+group), so they never run split over two workers."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from vanta_vuln_stats.devstack.workflow import (
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.storage.lake import LakeStorage, layout
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sync_workflow")]
 
 RECORDS = 20_000
 MALFORMED = 0.002
