@@ -48,7 +48,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP) ## create or update .venv from the pinned requirements
 
 test: $(STAMP) ## run the full test suite (what CI runs)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## unit tests only (no I/O)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

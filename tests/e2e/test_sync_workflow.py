@@ -4,8 +4,8 @@ code), the Vanta simulator over HTTP with its faults on, an SQS queue subscribed
 a local Slack receiver. Each execution is started and watched with plain boto3.
 
 The tests share one stack and one tenant and run in order: a faulty first day, the same day
-again, the next day, then failures. They are one xdist group (``make test`` distributes by
-group), so they never run split over two workers."""
+again, the next day, then failures. ``make test`` hands whole files to its workers
+(``--dist loadfile``), so they never run split over two."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from vanta_vuln_stats.devstack.workflow import (
 from vanta_vuln_stats.model.fields import Resource
 from vanta_vuln_stats.storage.lake import LakeStorage, layout
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sync_workflow")]
+pytestmark = pytest.mark.slow
 
 RECORDS = 20_000
 MALFORMED = 0.002
