@@ -3,6 +3,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$ROOT/scripts/lib.sh"
 
 usage() {
 	cat <<'USAGE'
@@ -31,10 +33,6 @@ Options:
 USAGE
 }
 
-die() {
-	echo "create_layer.sh: $*" >&2
-	exit 2
-}
 
 arch=arm64 # the template's Architectures (shared/Makefile's default too)
 out="$ROOT/build/layers"
@@ -83,10 +81,7 @@ if ((!dry_run)); then
 	mkdir -p "$out" || die "cannot create $out"
 	out="$(cd "$out" && pwd)"
 fi
-python="${PROJECT_PYTHON:-}"
-if [[ -z "$python" ]]; then
-	if [[ -x "$ROOT/.venv/bin/python" ]]; then python="$ROOT/.venv/bin/python"; else python=python3; fi
-fi
+python="$(project_python)"
 
 run() {
 	echo "+ $*"

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ENVIRONMENTS="dev staging production"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$ROOT/scripts/lib.sh"
 
 usage() {
 	cat <<'USAGE'
@@ -36,10 +37,6 @@ PROJECT_PYTHON, the Python with this package's dependencies (default .venv/bin/p
 USAGE
 }
 
-die() {
-	echo "deploy_lambda.sh: $*" >&2
-	exit 2
-}
 
 environment=""
 smoke=1
@@ -70,20 +67,9 @@ while [[ $# -gt 0 ]]; do
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
-[[ -n "$environment" ]] || die "give --environment dev, staging or production (see --help)"
-case " $ENVIRONMENTS " in
-*" $environment "*) ;;
-*) die "unknown environment '$environment': choose dev, staging or production" ;;
-esac
+require_environment "$environment"
 
-python="${PROJECT_PYTHON:-}"
-if [[ -z "$python" ]]; then
-	if [[ -x "$ROOT/.venv/bin/python" ]]; then
-		python="$ROOT/.venv/bin/python"
-	else
-		python="$(command -v python3)" || die "no python3: run make venv first"
-	fi
-fi
+python="$(project_python)"
 export PYTHONPATH="$ROOT/shared${PYTHONPATH:+:$PYTHONPATH}"
 cd "$ROOT"
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$ROOT/scripts/lib.sh"
 
 usage() {
 	cat <<'USAGE'
@@ -35,10 +37,6 @@ Options:
 USAGE
 }
 
-die() {
-	echo "rollback.sh: $*" >&2
-	exit 2
-}
 
 environment=""
 version=""
@@ -75,21 +73,10 @@ while [[ $# -gt 0 ]]; do
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
-[[ -n "$environment" ]] || die "give --environment dev, staging or production (see --help)"
-case "$environment" in
-dev | staging | production) ;;
-*) die "unknown environment '$environment': choose dev, staging or production" ;;
-esac
+require_environment "$environment"
 [[ -z "$version" || "$version" =~ ^[0-9]+$ ]] || die "--to-version takes a snapshot number, not '$version'"
 
-python="${PROJECT_PYTHON:-}"
-if [[ -z "$python" ]]; then
-	if [[ -x "$ROOT/.venv/bin/python" ]]; then
-		python="$ROOT/.venv/bin/python"
-	else
-		python="$(command -v python3)" || die "no python3: run make venv first"
-	fi
-fi
+python="$(project_python)"
 export PYTHONPATH="$ROOT/shared${PYTHONPATH:+:$PYTHONPATH}"
 cd "$ROOT"
 

@@ -121,7 +121,8 @@ SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) o
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck not installed")
 def test_shellcheck() -> None:
     done = subprocess.run(
-        [str(SHELLCHECK), *map(str, sorted(SCRIPTS.glob("*.sh")))],
+        # -x: follow the scripts' `source` of lib.sh
+        [str(SHELLCHECK), "-x", *map(str, sorted(SCRIPTS.glob("*.sh")))],
         capture_output=True,
         text=True,
         check=False,
