@@ -36,7 +36,7 @@ def test_the_part_made_in_bounded_memory_is_the_plain_part(slice_rows: int) -> N
     day = date(2026, 11, 1)
     table, rejected = normalize_records(VULNS, parse_ndjson(lines, slice_rows))
     expected = layout.snapshot_part(VULNS, day, table)
-    part, rejections = normalize_part(VULNS, day, parse_ndjson(lines, slice_rows), slice_rows=3)
+    part, rejections = normalize_part(VULNS, day, parse_ndjson(lines, slice_rows))
     assert part.equals(expected)
     assert part.schema == layout.snapshot_schema(VULNS)
     assert [r.reasons for r in rejections] == [r.reasons for r in rejected] and len(rejections) == 1

@@ -206,8 +206,7 @@ def _match(snapshot: pa.Table, previous_ids: pa.ChunkedArray) -> tuple[pa.Table,
     import pyarrow.compute as pc
 
     def positions_of(ids: pa.ChunkedArray) -> pa.Array:
-        found = pc.index_in(ids, value_set=previous_ids)
-        return found.combine_chunks() if hasattr(found, "combine_chunks") else found
+        return _array(pc.index_in(ids, value_set=previous_ids))
 
     positions = positions_of(snapshot["id"])
     known = positions.drop_null()
