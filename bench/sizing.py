@@ -301,6 +301,7 @@ def measure_aws(lake: Path, day: dict[str, Any], found: dict[str, Sizing]) -> No
     import boto3
 
     from vanta_vuln_stats.devstack.aws import EmulatedAws
+    from vanta_vuln_stats.devstack.events import query_api_event
 
     with EmulatedAws():
         session = boto3.Session(region_name="us-east-1")
@@ -347,35 +348,8 @@ def measure_aws(lake: Path, day: dict[str, Any], found: dict[str, Sizing]) -> No
         start = {"run_date": "2026-11-03"}
         found["StartSyncFunction"].by_size[0] = invoke("start_sync", start, env)
         query = {"query": "top_cves", "parameters": {"as_of": DAYS[1].isoformat(), "top": 10}}
-        found["QueryApiFunction"].by_size[0] = invoke("query_api", _rest_event(query), env)
-
-
-def _rest_event(body: dict[str, Any]) -> dict[str, Any]:
-    """POST /api/v1/query as API Gateway's REST proxy sends it."""
-    path = "/api/v1/query"
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json", "X-Api-Key": "bench"},
-        "multiValueHeaders": {"Content-Type": ["application/json"], "X-Api-Key": ["bench"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": "POST",
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": "bench",
-            "identity": {"sourceIp": "127.0.0.1", "apiKey": "bench"},
-            "accountId": "123456789012",
-            "apiId": "bench",
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+        event = query_api_event("POST", "/api/v1/query", query)
+        found["QueryApiFunction"].by_size[0] = invoke("query_api", event, env)
 
 
 def measure_write(workdir: Path) -> Invocation:
